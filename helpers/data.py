@@ -159,8 +159,9 @@ def _ml100k_assemble(user, item, rating, timestamp, users, items) -> pd.DataFram
     return df[CANONICAL + ["user_gender", "item_category", "year", "user_age", "user_occupation", "item_title"]]
 
 
-def fetch_ml100k(raw_dir: Path, url: str = ML100K_URL, md5: str = ML100K_MD5) -> Path:
+def fetch_ml100k(raw_dir: Path, url: str | None = None, md5: str | None = None) -> Path:
     """The folder with u.data/u.user/u.item, downloaded from GroupLens and md5-checked if not cached."""
+    url, md5 = url or ML100K_URL, md5 or ML100K_MD5
     folder = Path(raw_dir) / "ml-100k"
     if all((folder / f).exists() for f in ("u.data", "u.user", "u.item")):
         return folder

@@ -1,0 +1,149 @@
+"""The whole job: split the data, then run EDA -> training -> evaluation -> reranking with papermill.
+
+    python -m helpers.pipeline --dataset ml-100k        # what `make run` does
+
+Executed notebooks and their HTML renderings go to OUTPUT_DIR (default reports/), the split to
+DATA_DIR/train.csv and DATA_DIR/evaluation.csv. A notebook marked as a placeholder (notebook metadata
+"placeholder": true) is skipped with a visible message. Only the parameters a notebook declares in its
+`parameters` cell are passed to it; a parameter no notebook declares is rejected.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from pathlib import Path
+
+from helpers.data import load, sample_users
+from helpers.reports import record_metrics
+from helpers.split import SPLITS, make_split, split_summary, write_split
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ["EDA.ipynb", "training.ipynb", "evaluation.ipynb", "reranking.ipynb"]
+
+
+class PipelineError(RuntimeError):
+    """A notebook failed; the message names the notebook, the cell and the error."""
+
+
+def is_placeholder(notebook: Path) -> bool:
+    """True when the notebook says (in its metadata) that a later issue still has to fill it."""
+    return bool(json.loads(Path(notebook).read_text()).get("metadata", {}).get("placeholder", False))
+
+
+def declared_parameters(notebook: Path) -> dict:
+    """Names and default values of the notebook's `parameters` cell (empty if it has none)."""
+    nb = json.loads(Path(notebook).read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"])
+            out = {}
+            for node in ast.parse(src).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    out[node.targets[0].id] = ast.literal_eval(node.value)
+            return out
+    return {}
+
+
+def write_pipeline_split(dataset: str, split: str, seed: int, sample: int, data_dir: Path, output_dir: Path) -> dict:
+    """Split the dataset and write DATA_DIR/train.csv and evaluation.csv; record the split in metrics.json."""
+    df = sample_users(load(dataset), sample, seed=seed)
+    train, evaluation = make_split(df, split=split, seed=seed)
+    write_split(train, evaluation, data_dir)
+    summary = {"dataset": dataset, "split": split, "seed": seed, "sample": sample, **split_summary(train, evaluation)}
+    record_metrics("split", summary, path=Path(output_dir) / "metrics.json")
+    return summary
+
+
+def render_html(notebook: Path) -> Path:
+    """HTML rendering of an executed notebook, next to it."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_filename(str(notebook))
+    out = notebook.with_suffix(".html")
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def run_pipeline(dataset: str = "ml-100k", split: str = "random", seed: int = 0, sample: int = 0,
+                 output_dir="reports", data_dir="data", notebooks=None, parameters: dict | None = None,
+                 log=print) -> list[dict]:
+    """Run the notebooks in order; returns one dict per notebook (name, status, seconds, outputs)."""
+    import papermill as pm
+
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    output_dir, data_dir = Path(output_dir).resolve(), Path(data_dir).resolve()
+    paths = [ROOT / nb for nb in (notebooks or NOTEBOOKS)]
+    for p in paths:
+        if not p.exists():
+            raise ValueError(f"notebook {p.name} not found in {ROOT}; choose from {NOTEBOOKS}")
+    common = {"DATASET": dataset, "SPLIT": split, "SEED": seed, "SAMPLE": sample,
+              "OUTPUT_DIR": str(output_dir), "DATA_DIR": str(data_dir), **(parameters or {})}
+    declared = {p.name: declared_parameters(p) for p in paths}
+    unknown = set(parameters or {}) - set().union(*declared.values())
+    if unknown:
+        raise ValueError(f"parameter(s) {sorted(unknown)} are declared by none of the notebooks; "
+                         f"known: {sorted(set().union(*declared.values()))}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary = write_pipeline_split(dataset, split, seed, sample, data_dir, output_dir)
+    log(f"split: {summary['train_rows']:,} train / {summary['evaluation_rows']:,} evaluation rows "
+        f"-> {data_dir}/train.csv, evaluation.csv")
+    results = []
+    for path in paths:
+        if is_placeholder(path):
+            log(f"SKIPPED {path.name}: still a placeholder (see its first cell); nothing was run or faked")
+            results.append({"notebook": path.name, "status": "skipped (placeholder)"})
+            continue
+        params = {k: v for k, v in common.items() if k in declared[path.name]}
+        out = output_dir / path.name
+        log(f"running {path.name} with {params}")
+        start = time.time()
+        try:
+            pm.execute_notebook(str(path), str(out), parameters=params, cwd=str(ROOT), progress_bar=False,
+                                kernel_name="python3")
+        except pm.PapermillExecutionError as exc:
+            raise PipelineError(f"{path.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+                                f"{exc.ename}: {exc.evalue}; the executed notebook is {out}") from None
+        html = render_html(out)
+        seconds = round(time.time() - start, 1)
+        log(f"done {path.name} in {seconds}s -> {out.name}, {html.name}")
+        results.append({"notebook": path.name, "status": "ok", "seconds": seconds, "output": str(out),
+                        "html": str(html)})
+    record_metrics("pipeline", {"dataset": dataset, "split": split, "seed": seed, "sample": sample,
+                                "notebooks": results}, path=output_dir / "metrics.json")
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m helpers.pipeline", description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", default="ml-100k", help="ml-100k (default, offline) | electronics | csv:PATH")
+    ap.add_argument("--split", default="random", choices=SPLITS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sample", type=int, default=0, help="interactions to keep (whole users); 0 = all")
+    ap.add_argument("--output-dir", default=str(ROOT / "reports"))
+    ap.add_argument("--data-dir", default=str(ROOT / "data"))
+    ap.add_argument("--only", nargs="+", choices=NOTEBOOKS, help="run only these notebooks (in pipeline order)")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="extra notebook parameter, e.g. -p EPOCHS 3 (value parsed as a Python literal)")
+    args = ap.parse_args(argv)
+    params = {}
+    for name, value in args.parameter:
+        try:
+            params[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[name] = value
+    notebooks = [nb for nb in NOTEBOOKS if nb in args.only] if args.only else None
+    try:
+        run_pipeline(args.dataset, args.split, args.seed, args.sample, args.output_dir, args.data_dir,
+                     notebooks, params)
+    except (PipelineError, ValueError) as exc:
+        print(f"pipeline stopped: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

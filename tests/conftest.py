@@ -1,0 +1,25 @@
+"""Shared fixtures. Tests run from the repository root (`make test`)."""
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_SPLIT = ROOT.parent / "shared" / "data" / "ml-latest-small-seed-split"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def ml100k():
+    from helpers.data import load
+
+    return load("ml-100k", verbose=False)
+
+
+@pytest.fixture
+def seed_split_dir():
+    if not (SHARED_SPLIT / "train.csv").exists():
+        pytest.skip(f"{SHARED_SPLIT} is absent: the original notebook's split ships only with the "
+                    "project's shared folder (CI has it; a plain clone does not)")
+    return SHARED_SPLIT

@@ -1,0 +1,69 @@
+"""The papermill pipeline: split written, notebooks executed and rendered, failures named, bad parameters rejected."""
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from helpers.pipeline import PipelineError, declared_parameters, is_placeholder, run_pipeline, ROOT
+
+
+def test_pipeline_runs_eda_writes_split_html_and_metrics(tmp_path):
+    out, data = tmp_path / "reports", tmp_path / "data"
+    results = run_pipeline("ml-100k", sample=3000, seed=2, output_dir=out, data_dir=data,
+                           notebooks=["EDA.ipynb"], log=lambda *a: None)
+    assert [r["status"] for r in results] == ["ok"]
+    train = pd.read_csv(data / "train.csv", dtype=str)
+    ev = pd.read_csv(data / "evaluation.csv", dtype=str)
+    assert 0.19 <= len(ev) / (len(train) + len(ev)) <= 0.21
+    assert set(ev["user_id"]) <= set(train["user_id"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["split"]["dataset"] == "ml-100k" and metrics["split"]["seed"] == 2
+    assert metrics["split"]["train_rows"] == len(train)
+    assert "eda" in metrics and metrics["pipeline"]["notebooks"][0]["notebook"] == "EDA.ipynb"
+    html = (out / "EDA.html").read_text()
+    assert "<html" in html and "data:image/png;base64" in html
+    assert (out / "figures" / "interactions_by_gender.png").exists()
+
+
+def _notebook(path, source, placeholder=False):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('DATASET = "ml-100k"  # dataset\nOUTPUT_DIR = "reports"  # out',
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell(source)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                  "placeholder": placeholder})
+    nbformat.write(nb, path)
+    return path
+
+
+def test_failing_notebook_is_named_with_its_cell(tmp_path):
+    bad = _notebook(tmp_path / "broken.ipynb", "raise ValueError('column rating missing')")
+    with pytest.raises(PipelineError) as err:
+        run_pipeline("ml-100k", sample=2000, output_dir=tmp_path / "r", data_dir=tmp_path / "d",
+                     notebooks=[str(bad)], log=lambda *a: None)
+    msg = str(err.value)
+    assert msg.startswith("broken.ipynb failed in cell") and "ValueError: column rating missing" in msg
+
+
+def test_placeholder_is_skipped_visibly(tmp_path):
+    ph = _notebook(tmp_path / "later.ipynb", "raise RuntimeError('must not run')", placeholder=True)
+    lines = []
+    results = run_pipeline("ml-100k", sample=2000, output_dir=tmp_path / "r", data_dir=tmp_path / "d",
+                           notebooks=[str(ph)], log=lines.append)
+    assert is_placeholder(ph) and results[0]["status"] == "skipped (placeholder)"
+    assert any(line.startswith("SKIPPED later.ipynb") for line in lines)
+    assert not (tmp_path / "r" / "later.ipynb").exists()
+
+
+def test_unknown_parameter_rejected_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match=r"\['EPOCHZ'\] are declared by none of the notebooks"):
+        run_pipeline("ml-100k", output_dir=tmp_path / "r", data_dir=tmp_path / "d", notebooks=["EDA.ipynb"],
+                     parameters={"EPOCHZ": 3})
+    assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()
+
+
+def test_declared_parameters_reads_the_parameters_cell():
+    params = declared_parameters(ROOT / "EDA.ipynb")
+    assert params["DATASET"] == "ml-100k" and params["SAMPLE"] == 0 and "OUTPUT_DIR" in params
