@@ -6,10 +6,12 @@
   similarities of j to the items the user has.
 - "ease" (`EASE`, Steck 2019): closed-form linear item-item model, one L2 parameter `lambda_`:
   P = (X'X + lambda I)^-1, B = I - P diag(1/diag(P)), scores = X B (B has a zero diagonal).
+- "bias" (`BiasBaseline`): the rating baseline, global mean + user bias + item bias fitted by
+  regularised alternating least squares; what any rating model's RMSE should be compared with.
 
-All three treat any training row as an interaction (rating values are ignored): they are
-implicit-feedback models (`task = "implicit"`). Matrix factorisation is the project's
-DotProductBias ("mf" in `helpers.models`).
+popular, itemknn and ease treat any training row as an interaction (rating values are ignored):
+they are implicit-feedback models (`task = "implicit"`); bias is a rating model (`task = "rating"`).
+Matrix factorisation is the project's DotProductBias ("mf" in `helpers.models`).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import torch
 
 from helpers.recommender import Recommender, register
 
-BASELINES = ["popular", "itemknn", "ease"]
+BASELINES = ["popular", "itemknn", "ease", "bias"]
 
 
 @register
@@ -124,15 +126,16 @@ class EASE(Recommender):
         self._weights = torch.from_numpy(ease_weights_from_gram(gram).astype(np.float32))
 
     def score_users(self, users):
-        rows = _user_rows(self, users)
-        dense = torch.from_numpy(rows.toarray())
-        return dense @ self._weights
+        # sparse user rows @ dense weights: cost nnz(rows) x n_items, not len(users) x n_items^2
+        return torch.from_numpy(np.asarray(_user_rows(self, users) @ self._weights.numpy(), dtype=np.float32))
 
     def score_pairs(self, users, items):
-        """Scores of (user, item) pairs: sums W[j, item] over the user's items j, gathered in chunks
-        (no [n_users, n_items] product, which costs n_items^2 per user on large catalogues)."""
+        """Scores of (user, item) pairs. Few pairs per user (the sampled protocol on a large catalogue):
+        sum W[j, item] over the user's items j, gathered in chunks; many pairs per user: score whole rows."""
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
+        if len(users) * 20 > len(np.unique(users)) * self.n_items:
+            return super().score_pairs(users, items)
         w = self._weights.numpy()
         out = np.empty(len(users), dtype=np.float32)
         for start in range(0, len(users), 50_000):
@@ -156,3 +159,47 @@ def ease_weights_from_gram(gram: np.ndarray) -> np.ndarray:
     np.fill_diagonal(weights, 0.0)
     return weights
 
+
+
+@register
+class BiasBaseline(Recommender):
+    """Rating baseline: prediction = mean + b_user + b_item, biases shrunk by `reg` (default 10
+    pseudo-ratings), fitted by `iterations` rounds of alternating closed-form updates (Koren 2010).
+    ml-100k, random 80:20: RMSE about 0.94."""
+
+    name = "bias"
+    task = "rating"
+
+    def __init__(self, reg: float = 10.0, iterations: int = 10, **config):
+        if float(reg) < 0:
+            raise ValueError(f"bias needs reg >= 0, got {reg}")
+        super().__init__(reg=float(reg), iterations=int(iterations), **config)
+
+    def _fit(self, users, items, ratings):
+        r = ratings.astype(np.float64)
+        mean = r.mean()
+        bu, bi = np.zeros(self.n_users), np.zeros(self.n_items)
+        n_u = np.bincount(users, minlength=self.n_users) + self.config["reg"]
+        n_i = np.bincount(items, minlength=self.n_items) + self.config["reg"]
+        for _ in range(self.config["iterations"]):
+            bi = np.bincount(items, weights=r - mean - bu[users], minlength=self.n_items) / n_i
+            bu = np.bincount(users, weights=r - mean - bi[items], minlength=self.n_users) / n_u
+        self._set(torch.tensor(mean, dtype=torch.float32), torch.from_numpy(bu.astype(np.float32)),
+                  torch.from_numpy(bi.astype(np.float32)))
+
+    def _set(self, mean, user_bias, item_bias):
+        self._mean, self._bu, self._bi = mean, user_bias, item_bias
+
+    def score_users(self, users):
+        u = torch.from_numpy(np.asarray(users, dtype=np.int64))
+        return self._mean + self._bu[u][:, None] + self._bi[None, :]
+
+    def score_pairs(self, users, items):
+        return (self._mean + self._bu[np.asarray(users, dtype=np.int64)]
+                + self._bi[np.asarray(items, dtype=np.int64)]).numpy()
+
+    def _state(self):
+        return {"mean": self._mean, "user_bias": self._bu, "item_bias": self._bi}
+
+    def _from_state(self, state):
+        self._set(state["mean"], state["user_bias"], state["item_bias"])

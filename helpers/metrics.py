@@ -30,14 +30,14 @@ def relevant_positions(scores, relevant, excluded=None) -> np.ndarray:
     scoring >= it, so ties go against the relevant item.
     """
     s = torch.as_tensor(scores, dtype=torch.float32)
-    rel = torch.as_tensor(np.asarray(relevant, dtype=bool))
+    rel = torch.tensor(np.asarray(relevant, dtype=bool))
     if s.shape != rel.shape:
         raise ValueError(f"scores {tuple(s.shape)} and relevant {tuple(rel.shape)} differ in shape")
     if rel.any() and not torch.isfinite(s[rel]).all():
         raise ValueError("a relevant item has a non-finite score; models must return finite scores")
     others = s.masked_fill(rel, -torch.inf)
     if excluded is not None:
-        others = others.masked_fill(torch.as_tensor(np.asarray(excluded, dtype=bool)) & ~rel, -torch.inf)
+        others = others.masked_fill(torch.tensor(np.asarray(excluded, dtype=bool)) & ~rel, -torch.inf)
     return positions_from_scores(others, s.masked_fill(~rel, -torch.inf), rel.sum(1))
 
 
@@ -184,7 +184,7 @@ def intra_list_diversity(recommended, item_vectors) -> np.ndarray:
     Lists with fewer than two items get NaN.
     """
     rec = np.asarray(recommended, dtype=np.int64)
-    v = torch.as_tensor(np.asarray(item_vectors, dtype=np.float32))
+    v = torch.tensor(np.asarray(item_vectors, dtype=np.float32))
     norms = v.norm(dim=1, keepdim=True)
     unit = torch.where(norms > 0, v / norms.clamp_min(1e-12), torch.zeros_like(v))
     k = rec.shape[1]
