@@ -128,16 +128,24 @@ def _target_key(method: str, weight: float) -> str:
     return method
 
 
-def check_rerankers(variants, sweeps: dict) -> None:
-    """Validate the notebook's RERANKERS (list of (method, weight)) and SWEEPS ({method: weights})."""
+def check_rerankers(variants, sweeps: dict) -> list[tuple[str, float]]:
+    """Validate the notebook's RERANKERS ([method, weight] pairs) and SWEEPS ({method: weights});
+    returns RERANKERS as (method, weight) tuples. A pair may also arrive as its string form
+    ("('mmr', 0.5)"): papermill passes tuples that way."""
+    import ast
+
+    out = []
     for v in variants:
-        if len(v) != 2:
-            raise ValueError(f"each RERANKERS entry is (method, weight), got {v!r}")
-    for method, weights in [(m, [w]) for m, w in variants] + list(sweeps.items()):
+        pair = ast.literal_eval(v) if isinstance(v, str) else v
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"each RERANKERS entry is [method, weight], got {v!r}")
+        out.append((str(pair[0]), float(pair[1])))
+    for method, weights in [(m, [w]) for m, w in out] + list(sweeps.items()):
         if method not in rerank.RERANKERS:
             raise ValueError(f"unknown re-ranker {method!r}; choose one of {rerank.RERANKERS}")
         for w in weights:
             rerank._check_weight(method, w)
+    return out
 
 
 def _params(method: str, k: int, mmr_similarity: str) -> dict:

@@ -34,7 +34,7 @@ cells = [
          'RETRIEVER = "ease"  # ease | itemknn | popular | mf: the cheap first stage of the two-stage comparison\n'
          "N_CANDIDATES = 100  # candidates per user (the base model's top N) that the re-rankers re-order\n"
          "K = 10  # length of the list that is judged (HR@K, NDCG@K, diversity, ...)\n"
-         'RERANKERS = [("affinity", 0.5), ("popularity", 0.5), ("popularity", -0.5), ("mmr", 0.5), ("calibration", 0.5), ("fairness", 1.0)]  # (method, weight): affinity|mmr|calibration|fairness in [0, 1], popularity in [-1, 1] (negative: long tail)\n'
+         'RERANKERS = [["affinity", 0.5], ["popularity", 0.5], ["popularity", -0.5], ["mmr", 0.5], ["calibration", 0.5], ["fairness", 1.0]]  # [method, weight]: affinity|mmr|calibration|fairness in [0, 1], popularity in [-1, 1] (negative: long tail)\n'
          'SWEEPS = {"affinity": [0, 0.25, 0.5, 0.75, 1], "popularity": [-1, -0.5, -0.25, 0, 0.25, 0.5, 1], "mmr": [0, 0.25, 0.5, 0.75, 1], "calibration": [0, 0.25, 0.5, 0.75, 1], "fairness": [0, 0.5, 1]}  # weights per re-ranker for the trade-off plots; {} for none\n'
          'MMR_SIMILARITY = "category"  # category (cosine of genre vectors) | embedding (the base model\'s item embeddings; neural models only)\n'
          'FAIRNESS_ATTRIBUTE = "auto"  # auto (electronics: model_attr, the gender in the product image; else item_category) | item_category | model_attr\n'
@@ -51,7 +51,7 @@ cells = [
        "split would have seen evaluation interactions); when the file is missing it is trained here. The "
        "context holds what the re-rankers use besides scores: item categories, popularity, each user's "
        "history category distribution p(c | u), user gender, the base model's item embeddings."),
-    code("rx.check_rerankers(RERANKERS, SWEEPS)\n"
+    code("variants = rx.check_rerankers(RERANKERS, SWEEPS)  # [(method, weight)], validated\n"
          "train, evaluation, source = rx.load_split(DATA_DIR, DATASET, SPLIT, SEED, SAMPLE)\n"
          "items, users = rx.side_tables(DATASET, train, evaluation)\n"
          "model, model_source = rx.load_or_train(BASE_MODEL, train, MODEL_DIR, SEED, EPOCHS)\n"
@@ -77,7 +77,7 @@ cells = [
        "catalogue appearing in any top-K list; amplification is the stereotype measure of the fairness section "
        "(0 = no group-specific skew); seconds is the time to re-rank all users. Read along each row what the "
        "re-ranker buys (its own target column) and what it costs (NDCG@K vs base)."),
-    code("table, lists, per_user = rx.run_variants(candidates, context, evaluation, RERANKERS, k=K, n_boot=N_BOOT,\n"
+    code("table, lists, per_user = rx.run_variants(candidates, context, evaluation, variants, k=K, n_boot=N_BOOT,\n"
          "                                         seed=SEED, mmr_similarity=MMR_SIMILARITY, base_label=BASE_MODEL)\n"
          "figures = {}\n"
          "display(rx.results_table(table))\n"
@@ -104,7 +104,7 @@ cells = [
        "beyond the skew every user gets. A positive gap for women on Romance would be the stereotype of Wan et al. "
        "(WSDM 2020) in miniature. The fairness re-ranker shrinks these gaps; the figure shows them for the "
        "smaller group before and after."),
-    code("fair_labels = [rx.variant_label(m, w) for m, w in RERANKERS if m == \"fairness\"]\n"
+    code("fair_labels = [rx.variant_label(m, w) for m, w in variants if m == \"fairness\"]\n"
          "compare = {BASE_MODEL: candidates, **{label: lists[label] for label in fair_labels}}\n"
          "exposure = rx.exposure_comparison(compare, context, K)\n"
          "display(exposure.sort_values(f\"gap: {BASE_MODEL}\", key=abs, ascending=False).head(12).round(4))\n"
@@ -115,7 +115,7 @@ cells = [
     md("## A worked example\n\nOne user, picked as the one whose list calibration changes most (among users with "
        "a hit in the base list): the history's category mix first, then the top K before and after each "
        "re-ranker. `*` marks a held-out (evaluation) item: a hit."),
-    code("example_label = next((rx.variant_label(m, w) for m, w in RERANKERS if m == \"calibration\"), table[\"variant\"].iloc[-1])\n"
+    code("example_label = next((rx.variant_label(m, w) for m, w in variants if m == \"calibration\"), table[\"variant\"].iloc[-1])\n"
          "example_user = rx.pick_example_user(per_user, BASE_MODEL, example_label)\n"
          'print(f"user {example_user}: history category mix (calibration target)")\n'
          "display(rx.history_profile(context, example_user).to_frame(\"share of history\"))\n"

@@ -1,0 +1,156 @@
+"""reranking.ipynb through papermill on a small sample (the same notebook, smaller parameters), plus
+the experiment helpers it relies on: the model check and the generated conclusion."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import papermill as pm
+import pytest
+
+from helpers import rerank
+from helpers import rerank_experiment as rx
+
+ROOT = Path(__file__).resolve().parents[1]
+RERANKERS = [["affinity", 0.5], ["popularity", 0.5], ["popularity", -0.5], ["mmr", 0.5], ["calibration", 0.5],
+             ["fairness", 1.0]]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reranking")
+    pm.execute_notebook(str(ROOT / "reranking.ipynb"), str(tmp / "reranking.ipynb"), cwd=str(ROOT),
+                        progress_bar=False, kernel_name="python3",
+                        parameters={"DATASET": "ml-100k", "SAMPLE": 3000, "SEED": 0, "EPOCHS": 1, "N_BOOT": 100,
+                                    "BASE_MODEL": "collabnn", "RETRIEVER": "ease", "RERANKERS": RERANKERS,
+                                    "SWEEPS": {"mmr": [0, 0.5, 1], "popularity": [-0.5, 0, 0.5]},
+                                    "DATA_DIR": str(tmp / "data"), "MODEL_DIR": str(tmp / "model"),
+                                    "OUTPUT_DIR": str(tmp / "out")})
+    return tmp, json.loads((tmp / "out" / "metrics.json").read_text())["reranking"]
+
+
+def test_smoke_run_records_every_reranker_over_all_users(smoke):
+    tmp, m = smoke
+    labels = ["collabnn"] + [rx.variant_label(*v) for v in RERANKERS]
+    assert sorted(m["variants"]) == sorted(labels)
+    assert 25 <= m["n_users"] <= 45  # SAMPLE=3000 keeps ~33 of ml-100k's 943 users (seed 0)
+    for label in labels:
+        v = m["variants"][label]
+        assert v["n_users"] == m["n_users"]  # every evaluation user is judged, none dropped
+        for name in ("hr", "ndcg", "ild", "long_tail_share", "coverage"):
+            assert 0 <= v[name] <= 1, (label, name)
+        for name in ("hr", "ndcg", "ild", "calibration_kl"):
+            assert v[f"{name}_low"] <= v[name] <= v[f"{name}_high"], (label, name)
+    assert "trained here" in m["model_source"]  # MODEL_DIR was empty: the fallback trained collabnn
+
+
+def test_smoke_run_reranker_effects(smoke):
+    _, m = smoke
+    v = m["variants"]
+    base = v["collabnn"]
+    # each re-ranker moves its own target measure the way it claims (large margins on this sample)
+    assert v["mmr 0.5"]["ild"] > base["ild"] + 0.05
+    assert v["calibration 0.5"]["calibration_kl"] < 0.8 * base["calibration_kl"]
+    assert v["affinity 0.5"]["calibration_kl"] < base["calibration_kl"]
+    assert v["popularity +0.5"]["avg_popularity"] > base["avg_popularity"]
+    assert v["popularity -0.5"]["long_tail_share"] >= base["long_tail_share"]
+    assert v["popularity -0.5"]["avg_popularity"] < base["avg_popularity"]
+    assert v["fairness 1"]["amplification"] < 0.5 * base["amplification"]
+    assert base["ndcg_diff"] is None and v["mmr 0.5"]["ndcg_diff_low"] <= v["mmr 0.5"]["ndcg_diff"]
+
+
+def test_smoke_run_two_stage_sweeps_figures_and_conclusion(smoke):
+    tmp, m = smoke
+    assert len(m["two_stage"]) == 3
+    staged = next(v for k, v in m["two_stage"].items() if k.startswith("two-stage"))
+    assert staged["retrieve_s"] > 0 and staged["rescore_s"] > 0
+    assert set(m["sweeps"]) == {"mmr", "popularity"}
+    assert m["sweeps"]["mmr"]["weight"] == [0.0, 0.5, 1.0]
+    for name in ("rerank_ndcg_intervals", "tradeoff_diversity", "tradeoff_long_tail", "exposure_gap"):
+        png = tmp / "out" / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    # the conclusion is written from the table: its numbers are the recorded ones
+    base = m["variants"]["collabnn"]
+    assert f"NDCG@10 {base['ndcg']:.3f}" in m["conclusion"]
+    for label in m["variants"]:
+        assert f"**{label}**" in m["conclusion"]
+    executed = json.loads((tmp / "reranking.ipynb").read_text())
+    errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+
+
+def test_notebook_is_thin_and_parameterised():
+    nb = json.loads((ROOT / "reranking.ipynb").read_text())
+    assert nb["metadata"]["kernelspec"] == {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                            "language": "python"}
+    assert nb["cells"][0]["cell_type"] == "markdown" and "".join(nb["cells"][0]["source"]).startswith("# ")
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1 and code.index(tagged[0]) == 1  # right after the imports
+    names = []
+    for line in "".join(tagged[0]["source"]).splitlines():
+        name = line.split("=")[0].strip()
+        names.append(name)
+        assert name.isupper() and "#" in line, f"parameter line without UPPER_CASE name or comment: {line}"
+        assert line.count("=") == 1, f"papermill cannot parse a parameter line with two '=': {line}"
+    for required in ("DATASET", "SPLIT", "BASE_MODEL", "RETRIEVER", "N_CANDIDATES", "K", "RERANKERS", "SEED",
+                     "SAMPLE", "DATA_DIR", "MODEL_DIR", "OUTPUT_DIR"):
+        assert required in names
+    assert not any(line.lstrip().startswith(("def ", "class ")) for c in code for line in "".join(c["source"]).splitlines())
+
+
+def test_bad_reranker_parameters_are_rejected_with_the_allowed_names():
+    assert rx.check_rerankers([["mmr", 0.5], "('popularity', -1)"], {}) == [("mmr", 0.5), ("popularity", -1.0)]
+    with pytest.raises(ValueError, match="choose one of"):
+        rx.check_rerankers([("diversify", 0.5)], {})
+    with pytest.raises(ValueError, match=r"\[0.0, 1.0\]"):
+        rx.check_rerankers([], {"mmr": [0, 2]})
+    with pytest.raises(ValueError, match="choose one of"):
+        rx.load_or_train("deepfm", pd.DataFrame({"user_id": ["u"], "item_id": ["i"]}), "nowhere")
+
+
+def test_a_model_from_another_split_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"user_id": [f"u{u}" for u in rng.integers(0, 20, 300)],
+                       "item_id": [f"i{i}" for i in rng.integers(0, 30, 300)]}).drop_duplicates()
+    train, other = df.iloc[:200], df.iloc[50:250]
+    from helpers.baselines import EASE
+
+    EASE(lambda_=10.0).fit(train).save(tmp_path / "ease.pth")
+    model, how = rx.load_or_train("ease", train, tmp_path)
+    assert how.startswith("loaded") and model.n_items > 0
+    with pytest.raises(ValueError, match="trained on other data"):
+        rx.load_or_train("ease", other, tmp_path)
+
+
+def test_conclusion_follows_the_table():
+    def row(variant, method, weight, ndcg, diff, lo, hi, **kw):
+        base = dict(hr=0.5, ndcg=ndcg, ild=0.7, long_tail_share=0.1, calibration_kl=0.8, amplification=0.02,
+                    avg_popularity=100.0, coverage=0.1, hr_diff=0.0, hr_diff_low=-0.01, hr_diff_high=0.01,
+                    ndcg_diff=diff, ndcg_diff_low=lo, ndcg_diff_high=hi)
+        return {"variant": variant, "method": method, "weight": weight, **base, **kw}
+
+    table = pd.DataFrame([row("base", "none", 0.0, 0.30, np.nan, np.nan, np.nan),
+                          row("mmr 0.5", "mmr", 0.5, 0.25, -0.05, -0.07, -0.03, ild=0.9),
+                          row("calibration 0.5", "calibration", 0.5, 0.31, 0.01, -0.01, 0.03, calibration_kl=0.4)])
+    text = rx.conclusion_text(table, "base", 10)
+    assert "**mmr 0.5** raises intra-list diversity from 0.7 to 0.9 (+29%)" in text
+    assert "-0.050 ([-0.070, -0.030], significant)" in text
+    assert "**calibration 0.5** lowers calibration KL from 0.8 to 0.4 (-50%)" in text
+    assert "without a significant NDCG loss: **calibration 0.5**." in text
+
+
+def test_exposure_comparison_and_example_tables():
+    items = pd.DataFrame({"item_id": list("abcd"), "item_category": ["A", "B", "A|B", "B"],
+                          "item_title": ["Alpha", "Beta", "Gamma", "Delta"]})
+    train = pd.DataFrame({"user_id": ["f", "f", "m", "m"], "item_id": ["a", "b", "a", "b"],
+                          "user_gender": ["F", "F", "M", "M"]})
+    ctx = rerank.build_context(train, items=items)
+    lists = pd.DataFrame({"user_id": ["f", "f", "m", "m"], "item_id": ["c", "d", "d", "c"],
+                          "score": [2.0, 1.0, 2.0, 1.0], "rank": [1, 2, 1, 2]})
+    wide = rx.exposure_comparison({"base": lists}, ctx, k=2)
+    assert set(wide.columns) == {"history", "exposure: base", "gap: base"}
+    assert wide.loc[("F", "A"), "history"] == pytest.approx(0.5)
+    ex = rx.example_lists({"base": lists}, ctx, pd.DataFrame({"user_id": ["f"], "item_id": ["d"]}), "f", k=2)
+    assert ex["base"].tolist() == ["Gamma [A|B]", "* Delta [B]"]
+    assert rx.history_profile(ctx, "f").to_dict() == {"A": 0.5, "B": 0.5}
