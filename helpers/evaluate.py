@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -310,28 +311,33 @@ def bootstrap_ci(values, groups=None, n_boot: int = 1000, level: float = 0.95, s
 
 
 def paired_comparison(values_a, values_b, groups, n_boot: int = 1000, level: float = 0.95,
-                      seed: int = 0) -> dict:
+                      seed: int = 0, statistic: str = "mean") -> dict:
     """Paired difference A - B of two models' per-row values on the same rows (same users, same candidates).
 
-    Returns mean_a, mean_b, diff, ci_low, ci_high (paired cluster bootstrap: the same resampled users
-    for both models), p_value (two-sided paired t-test on per-user means, scipy.stats.ttest_rel;
-    1.0 when the two are identical) and n_users.
+    statistic: "mean" (the figure is the mean of the values) or "rmse" (values are squared errors, the
+    figure is the root of their mean). Returns mean_a, mean_b (the two figures), diff = A - B,
+    ci_low, ci_high (paired cluster bootstrap: the same resampled users for both models), p_value
+    (two-sided paired t-test on per-user means, scipy.stats.ttest_rel; 1.0 when the two are identical)
+    and n_users.
     """
     a, b = np.asarray(values_a, dtype=np.float64), np.asarray(values_b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired values differ in length ({len(a)} vs {len(b)}); evaluate both on the same rows")
     _, sa, counts = _group_sums(a, groups)
     _, sb, _ = _group_sums(b, groups)
-    diffs = np.concatenate([(sa[idx].sum(1) - sb[idx].sum(1)) / counts[idx].sum(1)
+    diffs = np.concatenate([_ratio_stat(sa[idx].sum(1), counts[idx].sum(1), statistic)
+                            - _ratio_stat(sb[idx].sum(1), counts[idx].sum(1), statistic)
                             for idx in _bootstrap_draws(len(sa), n_boot, seed)])
-    diff = float((sa.sum() - sb.sum()) / counts.sum())
+    mean_a = float(_ratio_stat(sa.sum(), counts.sum(), statistic))
+    mean_b = float(_ratio_stat(sb.sum(), counts.sum(), statistic))
+    diff = mean_a - mean_b
     alpha = (1 - level) / 2
     low, high = np.quantile(diffs, [alpha, 1 - alpha])
-    per_user = sa / counts - sb / counts
-    p_value = 1.0 if np.allclose(per_user, 0) else float(stats.ttest_rel(sa / counts, sb / counts).pvalue)
-    return {"mean_a": float(sa.sum() / counts.sum()), "mean_b": float(sb.sum() / counts.sum()), "diff": diff,
-            "ci_low": float(min(low, diff)), "ci_high": float(max(high, diff)), "p_value": p_value,
-            "n_users": int(len(counts))}
+    per_user_a, per_user_b = sa / counts, sb / counts
+    p_value = (1.0 if np.allclose(per_user_a, per_user_b)
+               else float(stats.ttest_rel(per_user_a, per_user_b).pvalue))
+    return {"mean_a": mean_a, "mean_b": mean_b, "diff": diff, "ci_low": float(min(low, diff)),
+            "ci_high": float(max(high, diff)), "p_value": p_value, "n_users": int(len(counts))}
 
 
 # =========================================================================== everything at once
@@ -494,9 +500,8 @@ def paired_comparisons(result: EvaluationResult, pairs=None, metrics=("hr", "ndc
             if len(fa) != len(fb) or not (fa["user_id"].to_numpy() == fb["user_id"].to_numpy()).all():
                 raise ValueError(f"{a} and {b} were not evaluated on the same rows in {protocol}; "
                                  "use unknown='miss' so both cover every evaluation row")
-            res = paired_comparison(fa["value"], fb["value"], fa["user_id"], n_boot=n_boot, seed=seed)
-            if metric == "rmse":  # per-row values are squared errors: compare RMSEs, keep the paired test
-                res["mean_a"], res["mean_b"] = np.sqrt(res["mean_a"]), np.sqrt(res["mean_b"])
+            res = paired_comparison(fa["value"], fb["value"], fa["user_id"], n_boot=n_boot, seed=seed,
+                                    statistic="rmse" if metric == "rmse" else "mean")
             out.append({"model_a": a, "model_b": b, "protocol": protocol, "metric": metric,
                         "k": fa["k"].iloc[0], **res})
     return pd.DataFrame(out)
@@ -561,4 +566,194 @@ def user_activity_buckets(train: pd.DataFrame, edges=None) -> pd.Series:
     out = pd.Series(pd.Categorical(labels, categories=["cold", "medium", "heavy"], ordered=True),
                     index=counts.index, name="activity")
     out.attrs["edges"] = (int(a), int(b))
+    return out
+
+
+# =========================================================================== evaluation.ipynb support
+ID_ALIASES = {"userId": "user_id", "movieId": "item_id", "itemId": "item_id", "genres": "item_category"}
+PARAMETER_DEFAULTS = {"DATASET": "ml-100k", "SPLIT": "random", "MODELS": ["popular", "itemknn", "ease", "bias"],
+                      "K": 10, "PROTOCOLS": PROTOCOLS, "N_NEGATIVES": 99, "SEED": 0, "SAMPLE": 0,
+                      "DATA_DIR": "data", "MODEL_DIR": "model", "OUTPUT_DIR": "reports"}
+
+
+def check_parameters(**params) -> dict:
+    """The notebook's parameters, validated (unknown names and bad values raise ValueError naming the
+    allowed ones); returns them as a dict."""
+    from helpers.split import SPLITS
+
+    unknown = sorted(set(params) - set(PARAMETER_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; allowed: {sorted(PARAMETER_DEFAULTS)}")
+    p = {**PARAMETER_DEFAULTS, **params}
+    if p["SPLIT"] not in SPLITS:
+        raise ValueError(f"SPLIT={p['SPLIT']!r}; choose one of {SPLITS}")
+    if isinstance(p["PROTOCOLS"], str):
+        p["PROTOCOLS"] = [p["PROTOCOLS"]]
+    bad = [x for x in p["PROTOCOLS"] if x not in PROTOCOLS]
+    if bad or not p["PROTOCOLS"]:
+        raise ValueError(f"PROTOCOLS={p['PROTOCOLS']!r}; choose one or more of {PROTOCOLS}")
+    if isinstance(p["MODELS"], str):
+        p["MODELS"] = [p["MODELS"]]
+    if not p["MODELS"]:
+        raise ValueError("MODELS is empty; name at least one model, e.g. ['popular', 'ease']")
+    for name in p["MODELS"]:
+        model_class(name)
+    for key, low in (("K", 1), ("N_NEGATIVES", 1), ("SAMPLE", 0), ("SEED", 0)):
+        if not isinstance(p[key], (int, np.integer)) or p[key] < low:
+            raise ValueError(f"{key}={p[key]!r}; expected an integer >= {low}")
+    return p
+
+
+def model_class(entry: str) -> tuple[type, str | None]:
+    """(Recommender class, task or None) of a MODELS entry: "NAME" or "NAME_TASK" (e.g. "mf_rating")."""
+    from helpers.recommender import MODEL_CLASSES
+    import helpers.baselines  # noqa: F401  (registers the baselines)
+    import helpers.models  # noqa: F401  (registers the neural models)
+
+    if entry in MODEL_CLASSES:
+        return MODEL_CLASSES[entry], None
+    name, _, task = entry.rpartition("_")
+    if name in MODEL_CLASSES and task in ("rating", "implicit"):
+        return MODEL_CLASSES[name], task
+    raise ValueError(f"unknown model {entry!r}; choose from {sorted(MODEL_CLASSES)}, optionally with a task "
+                     "suffix for the neural models ('mf_rating', 'collabnn_implicit')")
+
+
+def read_split(data_dir) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """(train, evaluation) from DATA_DIR/train.csv and DATA_DIR/evaluation.csv (None when either is
+    missing). Ids are read as strings; MovieLens headers (userId, movieId, genres) are renamed."""
+    data_dir = Path(data_dir)
+    files = [data_dir / "train.csv", data_dir / "evaluation.csv"]
+    if not all(f.exists() for f in files):
+        return None
+    frames = []
+    for f in files:
+        frame = pd.read_csv(f, dtype={c: str for c in ("user_id", "item_id", "userId", "movieId", "itemId")})
+        frames.append(frame.rename(columns={k: v for k, v in ID_ALIASES.items()
+                                            if k in frame.columns and v not in frame.columns}))
+    return frames[0], frames[1]
+
+
+def evaluation_data(data_dir, dataset: str = "ml-100k", split: str = "random", seed: int = 0,
+                    sample: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(train, evaluation, where they came from). DATA_DIR's split files when present (written by
+    training.ipynb / the pipeline); otherwise `dataset` is loaded and split here (nothing is written).
+    sample > 0 keeps about that many interactions (whole users); split files holding no more than
+    1.5 x sample rows (already a sample of that size) are used as they are."""
+    from helpers.data import load, sample_users
+    from helpers.split import make_split
+
+    files = read_split(data_dir)
+    if files is not None:
+        train, evaluation = files
+        source = f"{Path(data_dir) / 'train.csv'}, {Path(data_dir) / 'evaluation.csv'}"
+        if sample and len(train) + len(evaluation) > 1.5 * sample:
+            users = set(sample_users(pd.concat([train, evaluation]), sample, seed=seed)["user_id"])
+            train = train[train["user_id"].isin(users)].reset_index(drop=True)
+            evaluation = evaluation[evaluation["user_id"].isin(users)].reset_index(drop=True)
+            source += f" (users sampled to about {sample:,} interactions)"
+        return train, evaluation, source
+    df = sample_users(load(dataset), sample, seed=seed)
+    train, evaluation = make_split(df, split=split, seed=seed)
+    return train, evaluation, f"{dataset}, {split} split made here (seed {seed}{f', sample {sample:,}' if sample else ''})"
+
+
+def _attribute(frames, column: str, key: str) -> pd.Series | None:
+    parts = [f[[key, column]] for f in frames if column in f.columns and key in f.columns]
+    if not parts:
+        return None
+    values = pd.concat(parts).dropna().drop_duplicates(key).set_index(key)[column]
+    return values if len(values) else None
+
+
+def item_categories(*frames) -> pd.Series | None:
+    """Category string per item id ("Comedy|Drama") from any frame with item_category (or genres)."""
+    return _attribute(frames, "item_category", "item_id")
+
+
+def user_genders(*frames) -> pd.Series | None:
+    """Gender per user id ("M"/"F") from any frame with a user_gender column; None when there is none."""
+    genders = _attribute(frames, "user_gender", "user_id")
+    return None if genders is None else genders.astype(str)
+
+
+def check_model_fits(model: Recommender, train: pd.DataFrame, evaluation: pd.DataFrame, path) -> None:
+    """Raise ValueError when a saved model cannot be evaluated fairly on this split: it has seen
+    evaluation interactions in training (leakage), or it does not know the training users and items."""
+    seen = model.exclusion_matrix(evaluation[["user_id", "item_id"]])
+    leaked = seen.multiply(model.seen).nnz
+    if leaked:
+        raise ValueError(f"{path} was trained on {leaked:,} of the evaluation interactions (another split); "
+                         "retrain it with training.ipynb on this DATA_DIR, or point MODEL_DIR at an empty "
+                         "folder so the missing models are trained here")
+    missing_users = (model.user_index(np.unique(train["user_id"].astype(str))) < 0).sum()
+    missing_items = (model.item_index(np.unique(train["item_id"].astype(str))) < 0).sum()
+    if missing_users or missing_items:
+        raise ValueError(f"{path} does not know {missing_users:,} training users and {missing_items:,} training "
+                         "items: it was trained on other data; retrain it on this DATA_DIR or point MODEL_DIR "
+                         "at an empty folder")
+
+
+def load_or_train(entries, train: pd.DataFrame, evaluation: pd.DataFrame, model_dir="model", seed: int = 0,
+                  verbose: bool = True) -> tuple[dict, pd.DataFrame]:
+    """({entry: fitted model}, table of where each came from). MODEL_DIR/<entry>.pth is loaded with
+    `load_model` when present (and checked with `check_model_fits`); otherwise the model is trained here
+    on `train` with its defaults (neural models: the entry's task, default implicit, and `seed`) and
+    not saved."""
+    from helpers.recommender import load_model
+
+    models, rows = {}, []
+    for entry in entries:
+        cls, task = model_class(entry)
+        path = Path(model_dir) / f"{entry}.pth"
+        start = time.perf_counter()
+        if path.exists():
+            model = load_model(path)
+            check_model_fits(model, train, evaluation, path)
+            source = f"loaded {path}"
+        else:
+            neural = bool(getattr(cls, "defaults", None))
+            model = cls(task=task or "implicit", seed=seed) if neural else cls()
+            model.fit(train)
+            source = "trained here"
+        seconds = time.perf_counter() - start
+        models[entry] = model
+        rows.append({"model": entry, "class": cls.name, "task": model.task, "source": source,
+                     "seconds": round(seconds, 2), "config": {k: v for k, v in model.config.items()
+                                                              if k not in ("progress", "device")}})
+        if verbose:
+            print(f"{entry}: {source} ({seconds:.1f} s)")
+    return models, pd.DataFrame(rows)
+
+
+def _records(frame: pd.DataFrame, keys: list[str]) -> dict:
+    """Nested dict keys[0] -> keys[1] -> ... -> "metric@k" -> {value, ci_low, ci_high}."""
+    out: dict = {}
+    for row in frame.itertuples(index=False):
+        node = out
+        for key in keys:
+            node = node.setdefault(str(getattr(row, key)), {})
+        label = row.metric if pd.isna(row.k) else f"{row.metric}@{int(row.k)}"
+        node[label] = {"value": row.value, "ci_low": row.ci_low, "ci_high": row.ci_high}
+    return out
+
+
+def report_values(result: EvaluationResult, paired: pd.DataFrame | None = None, over_k: pd.DataFrame | None = None,
+                  by_group: dict | None = None) -> dict:
+    """What evaluation.ipynb records in metrics.json: results[protocol][model]["hr@10"] = {value, ci_low,
+    ci_high}, the paired comparisons, the curves over K and the breakdowns by user group."""
+    out = {"config": result.config,
+           "results": _records(result.summary, ["protocol", "model"]),
+           "n_unknown": {f"{r.protocol}/{r.model}": int(r.n_unknown) for r in
+                         result.summary.drop_duplicates(["protocol", "model"]).itertuples()}}
+    if paired is not None and len(paired):
+        out["paired"] = paired.to_dict("records")
+    if over_k is not None and len(over_k):
+        out["over_k"] = {p: {m: {metric: g.sort_values("k")["value"].tolist() for metric, g in mg.groupby("metric")}
+                             for m, mg in pg.groupby("model", sort=False)} for p, pg in over_k.groupby("protocol")}
+    for name, table in (by_group or {}).items():
+        if table is not None and len(table):
+            group_col = [c for c in table.columns if c not in ("model", "protocol", "metric", "k", "value",
+                                                               "ci_low", "ci_high", "n_users")][0]
+            out[f"by_{name}"] = _records(table, ["protocol", group_col, "model"])
     return out
