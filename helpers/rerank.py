@@ -601,30 +601,27 @@ def stereotype_amplification(exposure: pd.DataFrame) -> float:
 
 
 def bootstrap_mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, low, high): percentile bootstrap interval of the mean over users; NaN values are dropped."""
+    """(mean, low, high) over users with `helpers.evaluate.bootstrap_ci`, NaN values (users a measure
+    does not apply to, e.g. no history) dropped first."""
+    from helpers.evaluate import bootstrap_ci
+
     v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return (float("nan"),) * 3
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    for start in range(0, n_boot, 100):  # blocks of resamples bound the [100, n] memory
-        b = min(100, n_boot - start)
-        means[start:start + b] = v[rng.integers(0, len(v), size=(b, len(v)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(v.mean()), float(lo), float(hi)
+    return bootstrap_ci(v[np.isfinite(v)], n_boot=n_boot, level=level, seed=seed)
 
 
 PER_USER_MEASURES = ["hr", "ndcg", "ild", "avg_popularity", "long_tail_share", "calibration_kl"]
 
 
 def summarise_lists(lists: pd.DataFrame, context: RerankContext, evaluation: pd.DataFrame | None = None,
-                    k: int = 10, n_boot: int = 1000, seed: int = 0, head_share: float = 0.2) -> dict:
+                    k: int = 10, n_boot: int = 1000, seed: int = 0, head_share: float = 0.2,
+                    per_user: pd.DataFrame | None = None) -> dict:
     """One dict of measures for a set of top-k lists: for each per-user measure its mean and 95%
     bootstrap interval (`<name>`, `<name>_low`, `<name>_high`), plus coverage (share of the catalogue
-    in any list, in [0, 1]), stereotype amplification (in [0, 1]) and n_users."""
-    per_user = list_measures(lists, context, evaluation, k, head_share)
-    out: dict = {"n_users": int(len(per_user))}
+    in any list, in [0, 1]), stereotype amplification (in [0, 1]) and n_users (users judged on
+    accuracy when `evaluation` is given). `per_user`: `list_measures` already computed for `lists`."""
+    if per_user is None:
+        per_user = list_measures(lists, context, evaluation, k, head_share)
+    out: dict = {"n_users": int(per_user["hr"].notna().sum()) if "hr" in per_user else int(len(per_user))}
     for name in PER_USER_MEASURES:
         if name in per_user:
             out[name], out[f"{name}_low"], out[f"{name}_high"] = bootstrap_mean_ci(per_user[name], n_boot, seed=seed)

@@ -157,20 +157,13 @@ def _params(method: str, k: int, mmr_similarity: str) -> dict:
 
 
 def _summary_row(label, lists, per_user, base_per_user, context, k, n_boot, seed, seconds) -> dict:
-    row = {"variant": label, "seconds": seconds, "n_users": int(per_user["hr"].notna().sum())
-           if "hr" in per_user else len(per_user)}
-    for name in rerank.PER_USER_MEASURES:
-        if name in per_user:
-            row[name], row[f"{name}_low"], row[f"{name}_high"] = rerank.bootstrap_mean_ci(per_user[name], n_boot,
-                                                                                            seed=seed)
+    row = {"variant": label, "seconds": seconds,
+           **rerank.summarise_lists(lists, context, k=k, n_boot=n_boot, seed=seed, per_user=per_user)}
     if base_per_user is not None and "ndcg" in per_user:
         for name in ("hr", "ndcg"):  # paired: the same users, resampled together
             diff = per_user[name] - base_per_user[name].reindex(per_user.index)
             row[f"{name}_diff"], row[f"{name}_diff_low"], row[f"{name}_diff_high"] = \
                 rerank.bootstrap_mean_ci(diff, n_boot, seed=seed)
-    top = lists[lists["rank"] <= k]
-    row["coverage"] = float(top["item_id"].nunique() / context.n_items)
-    row["amplification"] = rerank.stereotype_amplification(rerank.exposure_by_group(lists, context, k))
     return row
 
 
