@@ -36,12 +36,13 @@ def test_evaluation_notebook_smoke(tmp_path):
         for metric in ("hr@10", "ndcg@10"):
             cell = sampled[name][metric]
             assert 0 <= cell["ci_low"] <= cell["value"] <= cell["ci_high"] <= 1
-    # measured with SEED 1, SAMPLE 3000 (33 users, 99 negatives): popular 0.36, ease 0.44 sampled HR@10;
-    # bands are wide because 33 users give intervals of about +-0.05
-    assert 0.25 < sampled["popular"]["hr@10"]["value"] < 0.5
+    # measured with SEED 1, SAMPLE 3000 (25 users, 604 held-out rows, 75 of them on items unknown to train,
+    # counted as misses): sampled HR@10 popular 0.293 [0.253, 0.344], ease 0.366 [0.324, 0.423]; bias RMSE 0.976
+    assert 0.25 < sampled["popular"]["hr@10"]["value"] < 0.34
+    assert 0.32 < sampled["ease"]["hr@10"]["value"] < 0.42
     assert sampled["ease"]["hr@10"]["value"] > sampled["popular"]["hr@10"]["value"]
     assert full["ease"]["coverage@10"]["value"] > full["popular"]["coverage@10"]["value"]
-    assert set(ev["results"]["rating"]) == {"bias"} and 0.7 < ev["results"]["rating"]["bias"]["rmse"]["value"] < 1.3
+    assert set(ev["results"]["rating"]) == {"bias"} and 0.9 < ev["results"]["rating"]["bias"]["rmse"]["value"] < 1.06
     assert len(ev["over_k"]["full"]["ease"]["hr"]) == 20
     assert set(ev["by_activity"]["full"]) == {"cold", "medium", "heavy"}
     assert set(ev["by_gender"]["full"]) <= {"F", "M"} and ev["by_gender"]["full"]
