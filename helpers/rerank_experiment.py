@@ -302,8 +302,10 @@ def _significant(row, name) -> str:
     return "significant" if lo > 0 or hi < 0 else "within noise"
 
 
-def conclusion_text(table: pd.DataFrame, base_label: str, k: int, two_stage: pd.DataFrame | None = None) -> str:
-    """Markdown bullets read off the results table (so the text always matches the numbers)."""
+def conclusion_text(table: pd.DataFrame, base_label: str, k: int, two_stage: pd.DataFrame | None = None,
+                    exposure: pd.DataFrame | None = None) -> str:
+    """Markdown bullets read off the results table, the two-stage table and the exposure table
+    (`exposure_comparison`), so the text always matches the numbers."""
     base = table.set_index("variant").loc[base_label]
     lines = [f"Base list: **{base_label}**, HR@{k} {base['hr']:.3f}, NDCG@{k} {base['ndcg']:.3f}, "
              f"intra-list diversity {base['ild']:.3f}, long-tail share {base['long_tail_share']:.3f}, "
@@ -334,6 +336,18 @@ def conclusion_text(table: pd.DataFrame, base_label: str, k: int, two_stage: pd.
                      f"{_significant(staged, 'ndcg')}) and {r_alone['ndcg']:.3f} for the retriever alone; "
                      f"{staged['seconds']:.2f}s against {k_alone['seconds']:.2f}s for full ranking "
                      f"({faster:.1f}x {'faster' if faster >= 1 else 'slower'}).")
+    if exposure is not None and len(exposure):
+        gap_cols = [c for c in exposure.columns if c.startswith("gap: ")]
+        base_gap = exposure[f"gap: {base_label}"]
+        for group, g in base_gap.groupby(level="group"):
+            g = g.droplevel("group")
+            top = g.reindex(g.abs().sort_values(ascending=False).index[:3])
+            shown = ", ".join(f"{c} {v:+.3f}" for c, v in top.items())
+            after = "; ".join(f"largest |gap| after **{c[5:]}**: {exposure[c].xs(group, level='group').abs().max():.3f}"
+                              for c in gap_cols if c != f"gap: {base_label}")
+            lines.append(f"Exposure, users '{group}': the base lists' largest group-specific gaps (share of the "
+                         f"top {k} beyond what the histories and everyone's skew explain) are {shown}"
+                         + (f"; {after}." if after else "."))
     return "\n".join(f"- {line}" for line in lines)
 
 

@@ -37,19 +37,31 @@ def tradeoff_figure(sweeps: pd.DataFrame, x: str = "ild", y: str = "ndcg", title
 
 
 def accuracy_interval_figure(table: pd.DataFrame, measure: str = "ndcg", title: str = ""):
-    """Horizontal interval plot: each variant's mean with its 95% bootstrap interval; base dashed line."""
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(table) + 1.2))
+    """Two panels per variant: left, the mean with its 95% bootstrap interval (base: dashed line);
+    right, the paired change against the base (same users resampled together; 0 dashed). The
+    marginal intervals overlap even where the paired change is clearly non-zero: read the right panel."""
+    fig, (ax, ax_d) = plt.subplots(1, 2, figsize=(11, 0.45 * len(table) + 1.4), sharey=True)
     y = np.arange(len(table))[::-1]
-    m = table[measure].to_numpy()
-    err = np.vstack([m - table[f"{measure}_low"].to_numpy(), table[f"{measure}_high"].to_numpy() - m])
     colors = [COLORS.get(str(meth), "#333333") for meth in table.get("method", ["none"] * len(table))]
+    m = table[measure].to_numpy(dtype=float)
+    err = np.vstack([m - table[f"{measure}_low"].to_numpy(dtype=float), table[f"{measure}_high"].to_numpy(dtype=float) - m])
     ax.errorbar(m, y, xerr=err, fmt="none", ecolor="#999999", capsize=3)
     ax.scatter(m, y, c=colors, zorder=3)
     ax.axvline(m[0], color="k", ls="--", lw=0.8)
     ax.set_yticks(y, table["variant"])
     ax.set_xlabel(f"{LABELS.get(measure, measure)} (95% bootstrap interval over users)")
-    ax.set_title(title or f"{LABELS.get(measure, measure)} per re-ranker")
     ax.grid(axis="x", alpha=0.3)
+    if f"{measure}_diff" in table:
+        d = table[f"{measure}_diff"].to_numpy(dtype=float)
+        d_err = np.vstack([d - table[f"{measure}_diff_low"].to_numpy(dtype=float),
+                           table[f"{measure}_diff_high"].to_numpy(dtype=float) - d])
+        ok = np.isfinite(d)
+        ax_d.errorbar(d[ok], y[ok], xerr=d_err[:, ok], fmt="none", ecolor="#999999", capsize=3)
+        ax_d.scatter(d[ok], y[ok], c=[c for c, o in zip(colors, ok) if o], zorder=3)
+        ax_d.axvline(0, color="k", ls="--", lw=0.8)
+        ax_d.set_xlabel(f"change in {LABELS.get(measure, measure)} vs the base (paired 95% interval)")
+        ax_d.grid(axis="x", alpha=0.3)
+    fig.suptitle(title or f"{LABELS.get(measure, measure)} per re-ranker, over all evaluation users")
     fig.tight_layout()
     return fig
 

@@ -102,8 +102,9 @@ cells = [
        "top-K lists in that category (exposure), its share of the group's histories, and the **group-specific "
        "gap** (E_g - E) - (H_g - H): how much more of the category the group gets than its histories justify, "
        "beyond the skew every user gets. A positive gap for women on Romance would be the stereotype of Wan et al. "
-       "(WSDM 2020) in miniature. The fairness re-ranker shrinks these gaps; the figure shows them for the "
-       "smaller group before and after."),
+       "(WSDM 2020) in miniature; a negative one on the genres the group favours means the model pulls the group "
+       "towards the majority's taste. The table lists the largest gaps; the figure shows them for the smaller "
+       "group before and after the fairness re-ranker, whose bars should be close to 0."),
     code("fair_labels = [rx.variant_label(m, w) for m, w in variants if m == \"fairness\"]\n"
          "compare = {BASE_MODEL: candidates, **{label: lists[label] for label in fair_labels}}\n"
          "exposure = rx.exposure_comparison(compare, context, K)\n"
@@ -122,9 +123,9 @@ cells = [
          "rx.example_lists(lists, context, evaluation, example_user, K)"),
     md("## Conclusion\n\nThe bullets below are generated from the results table above (`rx.conclusion_text`), so "
        "they always match the numbers of this run: for each re-ranker, what it moves (its target measure), "
-       "what it costs in NDCG@K with the paired 95% interval, and how the two-stage pipeline compares with the "
-       "neural model alone in accuracy and time."),
-    code("conclusion = rx.conclusion_text(table, BASE_MODEL, K, two_stage)\n"
+       "what it costs in NDCG@K with the paired 95% interval, how the two-stage pipeline compares with the "
+       "neural model alone in accuracy and time, and which categories each gender is over- or under-shown."),
+    code("conclusion = rx.conclusion_text(table, BASE_MODEL, K, two_stage, exposure)\n"
          "display(Markdown(conclusion))"),
     md("## Record\n\nFigures as PNG, numbers under `reranking` in `metrics.json` (tests read them by name)."),
     code("saved = {name: str(save_figure(fig, name, OUTPUT_DIR)) for name, fig in figures.items()}\n"
