@@ -224,7 +224,8 @@ def _order_by(value: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.argsort(np.where(valid, -value, np.inf), axis=1, kind="stable")
 
 
-def _check_weight(name: str, weight: float) -> float:
+def check_weight(name: str, weight: float) -> float:
+    """`weight` as a float, or a ValueError naming the allowed range of re-ranker `name`."""
     lo, hi = WEIGHT_RANGES[name]
     if not lo <= float(weight) <= hi:
         raise ValueError(f"{name} weight must be in [{lo}, {hi}], got {weight}")
@@ -246,7 +247,7 @@ def rerank_affinity(candidates: pd.DataFrame, context: RerankContext, weight: fl
     affinity(u, i) = share of u's history in i's categories, in [0, 1] (a Comedy|Romance movie for
     a user whose history is 30% Comedy and 10% Romance gets 0.4). Weight in [0, 1].
     """
-    w = _check_weight("affinity", weight)
+    w = check_weight("affinity", weight)
     lists = _as_lists(candidates, context, **cols)
     history = _user_rows(lists, context, context.user_history)
     affinity = np.einsum("uc,unc->un", history, context.item_categories[lists.items])
@@ -266,7 +267,7 @@ def rerank_popularity(candidates: pd.DataFrame, context: RerankContext, weight: 
     w > 0 promotes popular items (often more accurate), w < 0 demotes them (de-bias, long tail);
     w = -1 ranks by least popular first. Weight in [-1, 1].
     """
-    w = _check_weight("popularity", weight)
+    w = check_weight("popularity", weight)
     lists = _as_lists(candidates, context, **cols)
     value = (1 - abs(w)) * lists.finite_scores + w * popularity_prior(context)[lists.items]
     return _reordered(candidates, lists, _order_by(value, lists.valid), cols.get("rank_col", "rank"))
@@ -328,7 +329,7 @@ def rerank_mmr(candidates: pd.DataFrame, context: RerankContext, weight: float, 
     the same similarity `helpers.metrics.intra_list_diversity` measures. k=None orders the whole list.
     w = 1 picks the most different item each step (ties: the better-scored one). Weight in [0, 1].
     """
-    w = _check_weight("mmr", weight)
+    w = check_weight("mmr", weight)
     lists = _as_lists(candidates, context, **cols)
     scores = lists.finite_scores
 
@@ -364,7 +365,7 @@ def rerank_calibration(candidates: pd.DataFrame, context: RerankContext, weight:
     p_u: category distribution of the user's history; q(list): mean of p(c | i) over the list
     (each item spreads 1 over its categories). Users without a history keep their order. Weight in [0, 1].
     """
-    w = _check_weight("calibration", weight)
+    w = check_weight("calibration", weight)
     lists = _as_lists(candidates, context, **cols)
     history = _user_rows(lists, context, context.user_history)
     dist = _distribution(context.item_categories)
@@ -422,7 +423,7 @@ def rerank_fairness(candidates: pd.DataFrame, context: RerankContext, weight: fl
     target is returned. weight = 0: input order; 1: aim for no group-specific skew. Users without a
     group keep their order. Weight in [0, 1].
     """
-    w = _check_weight("fairness", weight)
+    w = check_weight("fairness", weight)
     lists = _as_lists(candidates, context, **cols)
     idx = context.user_index(lists.users)
     groups = np.where(idx >= 0, context.user_group[np.maximum(idx, 0)], "").astype(object)

@@ -144,7 +144,7 @@ def check_rerankers(variants, sweeps: dict) -> list[tuple[str, float]]:
         if method not in rerank.RERANKERS:
             raise ValueError(f"unknown re-ranker {method!r}; choose one of {rerank.RERANKERS}")
         for w in weights:
-            rerank._check_weight(method, w)
+            rerank.check_weight(method, w)
     return out
 
 
