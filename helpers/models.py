@@ -1,0 +1,500 @@
+"""Neural collaborative-filtering models, trained through fastai (see helpers.train).
+
+Three registered `Recommender`s (helpers.recommender) share one training path:
+
+- "collabnn" (`CollabNN`, the project's default): user and item embeddings from our own
+  `Embedding` module, concatenated, then an MLP (widths `layers`, dropout, optional batch norm).
+  By default it is fused NeuMF-style with a multiplicative (GMF) branch and item/user biases
+  (`gmf_size`, `bias`); `gmf_size=0, bias=False` is the plain concat-MLP of the original notebooks.
+- "mf" (`DotProductBias`): matrix factorisation with user and item biases (fastai's DotProductBias).
+- "neumf" (`NeuMF`): GMF + MLP as in the NCF paper (He et al. 2017), optionally initialised from a
+  GMF and an MLP trained first (`pretrain=True`).
+
+Outputs: task "rating" -> `sigmoid_range(x, *y_range)`; task "implicit" -> a logit (higher = more
+likely), trained with binary cross-entropy against negatives re-drawn every epoch.
+
+Fast full ranking: the first MLP layer on concat(u, i) is W [u; i] + b = W_u u + (W_i i + b), so it
+is computed once per user and once per item (`user_proj`, `item_proj`), never per (user, item) pair
+in Python; `score_users` broadcasts the two parts over blocks of users x all items.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from helpers.recommender import Recommender, register
+
+# --------------------------------------------------------------------------- building blocks
+
+
+class Embedding(nn.Module):
+    """Lookup table `[num, dim]` with our initialisation (truncated normal, std `init_std`).
+
+    `sparse=True` makes the backward pass produce a sparse gradient (only the rows a batch used), so
+    an optimiser such as `helpers.train.LazyAdam` touches only those rows: the cost of a step does
+    not grow with the number of users.
+    """
+
+    def __init__(self, num: int, dim: int, init_std: float = 0.01, sparse: bool = False):
+        super().__init__()
+        self.num, self.dim, self.sparse = int(num), int(dim), bool(sparse)
+        self.weight = nn.Parameter(torch.empty(self.num, self.dim))
+        self.reset_parameters(init_std)
+
+    def reset_parameters(self, init_std: float) -> None:
+        with torch.no_grad():
+            nn.init.trunc_normal_(self.weight, std=init_std, a=-2 * init_std, b=2 * init_std)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return F.embedding(idx, self.weight, sparse=self.sparse)
+
+    def extra_repr(self) -> str:
+        return f"{self.num}, {self.dim}, sparse={self.sparse}"
+
+
+class Bias(Embedding):
+    """One scalar per row (a `[num, 1]` Embedding initialised at zero)."""
+
+    def __init__(self, num: int, sparse: bool = False):
+        super().__init__(num, 1, init_std=0.0, sparse=sparse)
+
+    def reset_parameters(self, init_std: float) -> None:
+        with torch.no_grad():
+            self.weight.zero_()
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return super().forward(idx).squeeze(-1)
+
+
+class History(nn.Module):
+    """A user's items as part of the user's vector (FISM / SVD++ style "implicit feedback" term).
+
+    h(u, i) = |N(u) \\ {i}|^-alpha * sum_{j in N(u), j != i} y_j
+
+    N(u) = the user's training items (a CSR held as non-persistent buffers: it is rebuilt from the
+    model's id maps and `seen` matrix, not stored twice). The scored item itself is left out, so a
+    training positive does not see itself. Per batch the sum is computed once per distinct user
+    (one `embedding_bag`), so the cost follows the users in the batch, not the batch size.
+    """
+
+    def __init__(self, indptr, indices, n_items: int, dim: int, init_std: float = 0.01, sparse: bool = False,
+                 alpha: float = 0.5):
+        super().__init__()
+        indptr = torch.as_tensor(np.asarray(indptr, dtype=np.int64))
+        indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        users = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr[1:] - indptr[:-1])
+        self.n_items, self.alpha = int(n_items), float(alpha)
+        self.register_buffer("indptr", indptr, persistent=False)
+        self.register_buffer("indices", indices, persistent=False)
+        self.register_buffer("codes", torch.sort(users * self.n_items + indices).values, persistent=False)
+        self.emb = Embedding(n_items, dim, init_std, sparse=False)  # dense: item-sized, see `sums`
+
+    def sums(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(normalised sum of history embeddings [len(users), d], history length [len(users)]).
+
+        One sparse [len(users), n_items] x dense [n_items, d] product: its backward is the transposed
+        product, a dense gradient for the (item-sized) history table, cheap for any number of users.
+        """
+        start, stop = self.indptr[users], self.indptr[users + 1]
+        lens = stop - start
+        offsets = torch.cumsum(lens, 0) - lens
+        flat = torch.arange(int(lens.sum()), device=users.device) - torch.repeat_interleave(offsets - start, lens)
+        rows = torch.repeat_interleave(torch.arange(len(users), device=users.device), lens)
+        scale = lens.clamp(min=1).float().pow(-self.alpha)
+        mat = torch.sparse_coo_tensor(torch.stack([rows, self.indices[flat]]), scale[rows],
+                                      (len(users), self.n_items), is_coalesced=True)
+        return torch.sparse.mm(mat, self.emb.weight), lens
+
+    def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        q = users * self.n_items + items
+        if len(self.codes) == 0:
+            return torch.zeros_like(q, dtype=torch.bool)
+        pos = torch.searchsorted(self.codes, q).clamp(max=len(self.codes) - 1)
+        return self.codes[pos] == q
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        uniq, inv = torch.unique(users, return_inverse=True)
+        total, lens = self.sums(uniq)                      # already scaled by |N(u)|^-alpha
+        own = self.contains(users, items)
+        n = lens[inv].float()
+        # remove the scored item from its own user's history: rescale to |N(u)| - 1
+        own_vec = self.emb.weight.index_select(0, items) * own[:, None]
+        full = total[inv] * n.clamp(min=1).pow(self.alpha)[:, None]
+        return (full - own_vec) * (n - own.float()).clamp(min=1).pow(-self.alpha)[:, None]
+
+    def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        """The full-history term per user (for ranking unseen items)."""
+        return self.sums(users)[0]
+
+    def seen_pairs(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row in `users`, item) of every history item of `users`."""
+        start, stop = self.indptr[users], self.indptr[users + 1]
+        lens = stop - start
+        offsets = torch.cumsum(lens, 0) - lens
+        flat = torch.arange(int(lens.sum()), device=users.device) - torch.repeat_interleave(offsets - start, lens)
+        return torch.repeat_interleave(torch.arange(len(users), device=users.device), lens), self.indices[flat]
+
+
+def _rescore_seen(module: nn.Module, users: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """With a History term, a user's own items are scored with themselves left out of the history (as
+    in training and in `forward`); `score_all` computed them with the full history, so redo those few."""
+    if module.history is None:
+        return scores
+    rows, items = module.history.seen_pairs(users)
+    if len(rows):
+        scores[rows, items] = module(torch.stack([users[rows], items], 1)).to(scores.dtype)
+    return scores
+
+
+def _output(x: torch.Tensor, y_range) -> torch.Tensor:
+    """Rating task: squash into y_range (fastai's sigmoid_range); implicit task: the raw logit."""
+    if y_range is None:
+        return x
+    low, high = y_range
+    return torch.sigmoid(x) * (high - low) + low
+
+
+class CollabNNModule(nn.Module):
+    """concat(user, item) embeddings -> MLP, optionally fused with a GMF branch and biases.
+
+    score(u, i) = out(MLP([e_u; e_i]) ++ (g_u * g_i)) + b_u + b_i   (then sigmoid_range for ratings)
+
+    `layers`: widths of the hidden layers (at least one). The first Linear on the concatenation is
+    held as `user_proj` (with its bias) + `item_proj` (bias-free): identical maths, and full ranking
+    computes each part once.
+    """
+
+    def __init__(self, n_users: int, n_items: int, emb_size: int = 64, layers=(128, 64), dropout: float = 0.0,
+                 batchnorm: bool = False, gmf_size: int = 64, bias: bool = True, y_range=None,
+                 init_std: float = 0.01, sparse: bool = False, history=None):
+        super().__init__()
+        layers = [int(w) for w in layers]
+        if not layers:
+            raise ValueError("CollabNN needs at least one hidden layer; use model='mf' for a dot product")
+        self.y_range = tuple(y_range) if y_range is not None else None
+        self.user_emb = Embedding(n_users, emb_size, init_std, sparse)
+        self.item_emb = Embedding(n_items, emb_size, init_std, sparse)
+        self.user_proj = nn.Linear(emb_size, layers[0])
+        self.item_proj = nn.Linear(emb_size, layers[0], bias=False)
+        head = []
+        if batchnorm:
+            head.append(nn.BatchNorm1d(layers[0]))
+        head += [nn.ReLU()]
+        if dropout:
+            head.append(nn.Dropout(dropout))
+        for w_in, w_out in zip(layers[:-1], layers[1:]):
+            head.append(nn.Linear(w_in, w_out))
+            if batchnorm:
+                head.append(nn.BatchNorm1d(w_out))
+            head.append(nn.ReLU())
+            if dropout:
+                head.append(nn.Dropout(dropout))
+        self.mlp = nn.Sequential(*head)
+        self.gmf_size = int(gmf_size)
+        if self.gmf_size:
+            self.user_gmf = Embedding(n_users, self.gmf_size, init_std, sparse)
+            self.item_gmf = Embedding(n_items, self.gmf_size, init_std, sparse)
+        self.out = nn.Linear(layers[-1] + self.gmf_size, 1)
+        self.bias = bool(bias)
+        if self.bias:
+            self.user_bias = Bias(n_users, sparse)
+            self.item_bias = Bias(n_items, sparse)
+        # the user's items join the GMF user vector (or, without GMF, the MLP user embedding)
+        hist_dim = self.gmf_size or emb_size
+        self.history = History(*history, n_items, hist_dim, init_std, sparse) if history is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: LongTensor [B, 2] of (user, item) indices -> [B] scores."""
+        u, i = x[:, 0], x[:, 1]
+        hist = self.history(u, i) if self.history is not None else None
+        ue = self.user_emb(u)
+        if hist is not None and not self.gmf_size:
+            ue = ue + hist
+        h = self.mlp(self.user_proj(ue) + self.item_proj(self.item_emb(i)))
+        w_mlp = self.out.weight[0, :h.shape[1]]
+        y = h @ w_mlp + self.out.bias[0]
+        if self.gmf_size:
+            ug = self.user_gmf(u) if hist is None else self.user_gmf(u) + hist
+            y = y + (ug * self.item_gmf(i)) @ self.out.weight[0, h.shape[1]:]
+        if self.bias:
+            y = y + self.user_bias(u) + self.item_bias(i)
+        return _output(y, self.y_range)
+
+    @torch.no_grad()
+    def score_all(self, users: torch.Tensor, pair_budget: int = 1 << 24) -> torch.Tensor:
+        """Scores of every item for `users` (LongTensor [B]) -> [B, n_items]; eval mode expected.
+
+        The user and item halves of the first layer are computed once each and broadcast; users
+        are processed in blocks so that a block holds at most `pair_budget` hidden activations.
+        """
+        hist = self.history.user_vectors(users) if self.history is not None else None
+        ue = self.user_emb(users)
+        if hist is not None and not self.gmf_size:
+            ue = ue + hist
+        items_first = self.item_proj(self.item_emb.weight)                   # [n_items, h0]
+        users_first = self.user_proj(ue)                                     # [B, h0]
+        n_items, h0 = items_first.shape
+        w_mlp = self.out.weight[0, :self.out.in_features - self.gmf_size]
+        if self.gmf_size:
+            item_gmf_w = self.item_gmf.weight * self.out.weight[0, -self.gmf_size:]   # [n_items, g]
+        item_const = self.item_bias.weight[:, 0] if self.bias else 0.0
+        block = max(1, pair_budget // max(1, n_items * h0))
+        rows = []
+        for start in range(0, len(users), block):
+            ub = users[start:start + block]
+            h = (users_first[start:start + block, None, :] + items_first[None]).reshape(-1, h0)
+            y = (self.mlp(h) @ w_mlp).reshape(len(ub), n_items) + self.out.bias[0]
+            if self.gmf_size:
+                ug = self.user_gmf(ub) if hist is None else self.user_gmf(ub) + hist[start:start + block]
+                y = y + ug @ item_gmf_w.T
+            if self.bias:
+                y = y + self.user_bias(ub)[:, None] + item_const
+            rows.append(_rescore_seen(self, ub, _output(y, self.y_range)))
+        return torch.cat(rows) if rows else users_first.new_zeros(0, n_items)
+
+
+class DotProductBiasModule(nn.Module):
+    """score(u, i) = e_u . e_i + b_u + b_i (then sigmoid_range for ratings)."""
+
+    def __init__(self, n_users: int, n_items: int, emb_size: int = 64, y_range=None, init_std: float = 0.01,
+                 sparse: bool = False, history=None):
+        super().__init__()
+        self.y_range = tuple(y_range) if y_range is not None else None
+        self.user_emb = Embedding(n_users, emb_size, init_std, sparse)
+        self.item_emb = Embedding(n_items, emb_size, init_std, sparse)
+        self.user_bias = Bias(n_users, sparse)
+        self.item_bias = Bias(n_items, sparse)
+        self.history = History(*history, n_items, emb_size, init_std, sparse) if history is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u, i = x[:, 0], x[:, 1]
+        uv = self.user_emb(u)
+        if self.history is not None:
+            uv = uv + self.history(u, i)
+        y = (uv * self.item_emb(i)).sum(1) + self.user_bias(u) + self.item_bias(i)
+        return _output(y, self.y_range)
+
+    @torch.no_grad()
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        uv = self.user_emb(users)
+        if self.history is not None:
+            uv = uv + self.history.user_vectors(users)
+        y = uv @ self.item_emb.weight.T + self.user_bias(users)[:, None] + self.item_bias.weight[:, 0]
+        return _rescore_seen(self, users, _output(y, self.y_range))
+
+
+# --------------------------------------------------------------------------- recommenders
+
+# Defaults per task, chosen by benchmarks/accuracy.py (see benchmarks/ACCURACY.md); a user gets these
+# without tuning. Training keys are read by helpers.train; the rest build the module.
+TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "seed", "device", "sparse", "progress")
+
+
+class NeuralRecommender(Recommender):
+    """Common fit / score / save logic for the torch models; subclasses define `build_module` and defaults."""
+
+    name = "neural"
+    defaults: dict = {}        # task -> {key: value}; per-model
+    module_keys: tuple = ()    # config keys passed to build_module
+    extra_keys: tuple = ()     # other config keys a subclass understands
+
+    def __init__(self, task: str = "implicit", **config):
+        from helpers.train import TASKS, check_config
+
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
+        allowed = set(self.module_keys) | set(TRAIN_KEYS) | {"y_range"} | set(self.extra_keys)
+        full = {**self.defaults[task], **{k: v for k, v in config.items() if v is not None}}
+        check_config(full, allowed, what=f"model '{self.name}'")
+        if task == "rating" and full.get("y_range") is None:
+            full["y_range"] = None  # filled from the data's rating range at fit time
+        super().__init__(task=task, **full)
+        self.task = task
+        self.module: nn.Module | None = None
+        self.learn = None          # the fastai Learner of the last fit (not saved)
+        self.losses = None         # DataFrame epoch, train_loss, valid_loss (filled by fit)
+        self._valid = None
+
+    # ---------------------------------------------------------------- module
+    def module_config(self) -> dict:
+        cfg = {k: self.config[k] for k in self.module_keys if k in self.config}
+        cfg["y_range"] = self.config.get("y_range") if self.task == "rating" else None
+        cfg["sparse"] = bool(self.config.get("sparse", False))
+        return cfg
+
+    def build_module(self) -> nn.Module:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None) -> "NeuralRecommender":
+        """Train on `train` (user_id, item_id[, rating]); `valid` (same columns) gives the per-epoch
+        validation loss. With `epochs=0` the module and fastai Learner are built but not trained
+        (what `helpers.train.find_lr` uses)."""
+        self._valid = valid
+        try:
+            return super().fit(train)
+        finally:
+            self._valid = None
+
+    def _fit(self, users, items, ratings):
+        from helpers.train import fit_recommender
+
+        if self.task == "rating" and self.config.get("y_range") is None:
+            lo, hi = float(ratings.min()), float(ratings.max())
+            self.config["y_range"] = [lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)]  # fastai's (0, 5.5) idea
+        fit_recommender(self, users, items, ratings, self._valid)
+
+    # ---------------------------------------------------------------- scoring
+    def _device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def score_users(self, users) -> torch.Tensor:
+        self.module.eval()
+        u = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self._device())
+        return self.module.score_all(u).float().cpu()
+
+    @torch.no_grad()
+    def score_pairs(self, users, items, batch_size: int = 1 << 16) -> np.ndarray:
+        self.module.eval()
+        x = torch.from_numpy(np.stack([np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)], 1))
+        out = [self.module(x[s:s + batch_size].to(self._device())).float().cpu()
+               for s in range(0, len(x), batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
+
+    def to(self, device) -> "NeuralRecommender":
+        """Move the module (e.g. `model.to("cuda")` to score on a GPU after `load_model`)."""
+        self.module.to(device)
+        return self
+
+    # ---------------------------------------------------------------- persistence
+    def _state(self) -> dict:
+        return {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
+
+    def _from_state(self, state: dict) -> None:
+        self.module = self.build_module()
+        self.module.load_state_dict(state)  # RuntimeError on a shape/key mismatch -> clear ValueError in load_model
+        self.module.eval()
+
+    def summary(self) -> str:
+        """The module's layers and its number of parameters."""
+        n = sum(p.numel() for p in self.module.parameters())
+        return f"{self.module}\n{self.name}: {n:,} parameters"
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+
+@register
+class CollabNN(NeuralRecommender):
+    """The project's default: concat-MLP fused with a GMF branch and biases (see module docstring).
+
+    Plain concat-MLP of the original notebooks: `CollabNN(gmf_size=0, bias=False, layers=[...])`.
+    """
+
+    name = "collabnn"
+    module_keys = ("emb_size", "layers", "dropout", "batchnorm", "gmf_size", "bias", "init_std", "history")
+    defaults = {
+        "implicit": dict(emb_size=64, layers=[64], dropout=0.0, batchnorm=False, gmf_size=64, bias=True,
+                         init_std=0.1, history=True, epochs=12, lr=3e-3, wd=0.01, batch_size=4096, neg_ratio=4, seed=0,
+                         device="auto", sparse=True, progress=False),
+        "rating": dict(emb_size=64, layers=[64], dropout=0.0, batchnorm=False, gmf_size=64, bias=True,
+                       init_std=0.01, history=False, epochs=6, lr=5e-3, wd=0.1, batch_size=1024, neg_ratio=4, seed=0,
+                       device="auto", sparse=True, progress=False),
+    }
+
+    def build_module(self) -> nn.Module:
+        cfg = self.module_config()
+        cfg["history"] = (self.seen.indptr, self.seen.indices) if cfg.get("history") else None
+        return CollabNNModule(self.n_users, self.n_items, **cfg)
+
+
+@register
+class DotProductBias(NeuralRecommender):
+    """Matrix factorisation with user and item biases (fastai's DotProductBias)."""
+
+    name = "mf"
+    module_keys = ("emb_size", "init_std", "history")
+    defaults = {
+        "implicit": dict(emb_size=64, init_std=0.1, history=False, epochs=12, lr=3e-3, wd=0.01, batch_size=4096, neg_ratio=4,
+                         seed=0, device="auto", sparse=True, progress=False),
+        "rating": dict(emb_size=50, init_std=0.01, history=False, epochs=5, lr=5e-3, wd=0.1, batch_size=1024, neg_ratio=4,
+                       seed=0, device="auto", sparse=True, progress=False),
+    }
+
+    def build_module(self) -> nn.Module:
+        cfg = self.module_config()
+        cfg["history"] = (self.seen.indptr, self.seen.indices) if cfg.get("history") else None
+        return DotProductBiasModule(self.n_users, self.n_items, **cfg)
+
+
+@register
+class NeuMF(CollabNN):
+    """NeuMF (He et al. 2017): GMF + MLP fused in one output layer, no biases.
+
+    `pretrain=True` first trains a GMF alone (the MLP branch's output weight frozen at zero) and a
+    plain MLP, `pretrain_epochs` each, then starts NeuMF from their weights, its output layer being
+    the two output layers weighted 0.5 / 0.5 as in the paper.
+    """
+
+    name = "neumf"
+    extra_keys = ("pretrain", "pretrain_epochs")
+    defaults = {
+        task: {**cfg, "layers": [128, 64, 32], "emb_size": 32, "gmf_size": 32, "bias": False, "history": False,
+               "pretrain": False, "pretrain_epochs": cfg["epochs"]}
+        for task, cfg in CollabNN.defaults.items()
+    }
+
+    def _fit(self, users, items, ratings):
+        if not self.config.get("pretrain"):
+            return super()._fit(users, items, ratings)
+        from helpers.train import fit_recommender
+
+        if self.task == "rating" and self.config.get("y_range") is None:
+            lo, hi = float(ratings.min()), float(ratings.max())
+            self.config["y_range"] = [lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)]
+        parts = {}
+        for part, overrides in (("gmf", {}), ("mlp", {"gmf_size": 0})):
+            cfg = {k: v for k, v in self.config.items() if k not in ("pretrain", "pretrain_epochs")}
+            sub = CollabNN(**{**cfg, "bias": False, "epochs": self.config["pretrain_epochs"], **overrides})
+            sub.user_ids, sub.item_ids, sub.seen = self.user_ids, self.item_ids, self.seen
+            if part == "gmf":
+                # a GMF alone: the MLP branch exists but its output weight is frozen at zero
+                sub._freeze_mlp = True
+            fit_recommender(sub, users, items, ratings, self._valid)
+            parts[part] = sub.module
+        self._init_from = parts
+        fit_recommender(self, users, items, ratings, self._valid)
+        self._init_from = None
+
+    def build_module(self) -> nn.Module:
+        module = super().build_module()
+        init = getattr(self, "_init_from", None)
+        if init:
+            gmf, mlp = init["gmf"], init["mlp"]
+            with torch.no_grad():
+                module.user_gmf.weight.copy_(gmf.user_gmf.weight)
+                module.item_gmf.weight.copy_(gmf.item_gmf.weight)
+                mlp_state = {k: v for k, v in mlp.state_dict().items() if not k.startswith("out.")}
+                module.load_state_dict(mlp_state, strict=False)
+                n_mlp = mlp.out.in_features
+                module.out.weight[0, :n_mlp] = 0.5 * mlp.out.weight[0]
+                module.out.weight[0, n_mlp:] = 0.5 * gmf.out.weight[0, -module.gmf_size:]
+                module.out.bias[0] = 0.5 * (mlp.out.bias[0] + gmf.out.bias[0])
+        return module
+
+
+MODELS = {cls.name: cls for cls in (CollabNN, DotProductBias, NeuMF)}
+DEFAULT_MODEL = "collabnn"
+
+
+def n_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters of a torch module."""
+    return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
+
+
+__all__ = ["Embedding", "Bias", "CollabNNModule", "DotProductBiasModule", "NeuralRecommender", "CollabNN",
+           "DotProductBias", "NeuMF", "MODELS", "DEFAULT_MODEL", "n_parameters"]

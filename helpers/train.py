@@ -1,0 +1,445 @@
+"""Training the neural models through fastai: data from tensors, negatives, device, seeds, optimiser.
+
+Entry points (see also `helpers.models`):
+
+    model = make_model("collabnn", task="implicit", epochs=12)   # validated config, unknown keys rejected
+    model.fit(train_df, valid=evaluation_df)                     # fastai Learner + fit_one_cycle
+    model = train_model(train_df, model="collabnn", task="implicit", seed=0)   # the same in one call
+    suggestion = find_lr(make_model(...), train_df)              # fastai lr_find on a throwaway copy
+
+Tasks:
+- "rating": mean squared error on the ratings, output squashed into y_range (fastai collab style);
+- "implicit": binary cross-entropy of every observed (user, item) (target 1) against `neg_ratio`
+  negatives per positive (target 0), re-drawn every epoch, vectorised, never an item of that user.
+
+Device: "auto" takes CUDA when present (then pinned host memory and bf16/fp16 mixed precision),
+else the CPU; chosen once per fit. Seeds: Python's random, numpy and torch, from `seed`.
+"""
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from importlib import metadata as importlib_metadata
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+TASKS = {"implicit": "binary cross-entropy vs sampled negatives (score = logit)",
+         "rating": "mean squared error on ratings (score = predicted rating in y_range)"}
+DEVICES = ["auto", "cpu", "cuda"]
+
+
+# --------------------------------------------------------------------------- config, device, seeds
+def check_config(config: dict, allowed, what: str = "config") -> None:
+    """Raise a one-line ValueError naming unknown keys and the allowed ones."""
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown {what} key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """"auto" -> CUDA when available, else CPU; "cpu" / "cuda" / "cuda:N" as given (CUDA must exist)."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, str) or not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"unknown device {device!r}; choose one of {DEVICES}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA GPU is available; use device='auto' or 'cpu'")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's random, numpy's global generator and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def library_versions() -> dict:
+    """Versions of the libraries a saved model depends on (for its metadata)."""
+    out = {}
+    for pkg in ("torch", "fastai", "numpy", "pandas"):
+        try:
+            out[pkg] = importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+# --------------------------------------------------------------------------- negatives
+class NegativeSampler:
+    """Draws `ratio` negatives per positive, uniformly over items the user has not interacted with.
+
+    Vectorised: all draws at once, collisions with the user's positives found by a binary search
+    in the sorted (user * n_items + item) codes and re-drawn until none is left.
+    """
+
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, ratio: int = 4):
+        if ratio < 1:
+            raise ValueError(f"neg_ratio must be >= 1 for the implicit task, got {ratio}")
+        self.users = np.asarray(users, dtype=np.int64)
+        self.n_items, self.ratio = int(n_items), int(ratio)
+        self.codes = np.unique(self.users * self.n_items + np.asarray(items, dtype=np.int64))
+        per_user = np.bincount(self.codes // self.n_items)
+        if len(per_user) and per_user.max() >= self.n_items:
+            raise ValueError("a user has interacted with every item, so no negative can be drawn for them; "
+                             "drop such users or use task='rating'")
+
+    def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        q = users * self.n_items + items
+        pos = np.minimum(np.searchsorted(self.codes, q), len(self.codes) - 1)
+        return self.codes[pos] == q
+
+    def draw(self, rng: np.random.Generator, users: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(users, items) of `ratio` negatives for each positive of `users` (default: the training positives)."""
+        users = np.repeat(self.users if users is None else np.asarray(users, dtype=np.int64), self.ratio)
+        items = rng.integers(0, self.n_items, size=len(users))
+        bad = np.flatnonzero(self.is_positive(users, items))
+        while len(bad):
+            items[bad] = rng.integers(0, self.n_items, size=len(bad))
+            bad = bad[self.is_positive(users[bad], items[bad])]
+        return users, items
+
+
+# --------------------------------------------------------------------------- data loading
+class TensorBatches:
+    """Mini-batches `(x [B, 2] long, y [B] float)` sliced from tensors; what fastai's Learner iterates.
+
+    Each pass (epoch) builds the epoch's tensors once (for the implicit task: positives plus freshly
+    drawn negatives), shuffles them with a seeded permutation, moves them to the device in one
+    transfer (from pinned memory on CUDA), and yields slices: no per-row Python.
+    """
+
+    n_inp = 1
+
+    def __init__(self, users, items, targets, batch_size: int, shuffle: bool = False, sampler=None,
+                 seed: int = 0, device="cpu", drop_last: bool = False):
+        self.users = torch.as_tensor(np.asarray(users, dtype=np.int64))
+        self.items = torch.as_tensor(np.asarray(items, dtype=np.int64))
+        self.targets = torch.as_tensor(np.asarray(targets, dtype=np.float32))
+        self.bs, self.shuffle, self.sampler, self.seed = int(batch_size), shuffle, sampler, seed
+        self.drop_last = drop_last
+        self.device = torch.device(device)
+        self.epoch = 0
+
+    @property
+    def n(self) -> int:
+        """Samples per pass."""
+        return len(self.users) * (1 + (self.sampler.ratio if self.sampler is not None else 0))
+
+    def __len__(self) -> int:
+        n = self.n
+        if self.drop_last and n > self.bs:
+            return n // self.bs
+        return (n + self.bs - 1) // self.bs
+
+    def to(self, device) -> "TensorBatches":
+        self.device = torch.device(device)
+        return self
+
+    def epoch_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (x, y) of one pass, shuffled when `shuffle`; negatives re-drawn when a sampler is set."""
+        u, i, y = self.users, self.items, self.targets
+        if self.sampler is not None:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            nu, ni = self.sampler.draw(rng)
+            u = torch.cat([u, torch.from_numpy(nu)])
+            i = torch.cat([i, torch.from_numpy(ni)])
+            y = torch.cat([y, torch.zeros(len(nu))])
+        x = torch.stack([u, i], 1)
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            perm = torch.randperm(len(x), generator=g)
+            x, y = x[perm], y[perm]
+        self.epoch += 1
+        if self.device.type == "cuda":
+            x, y = x.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(self.device, non_blocking=True)
+        return x, y
+
+    def __iter__(self):
+        x, y = self.epoch_tensors()
+        for b in range(len(self)):
+            yield x[b * self.bs:(b + 1) * self.bs], y[b * self.bs:(b + 1) * self.bs]
+
+
+def bce_with_logits(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on logits (implicit task)."""
+    return F.binary_cross_entropy_with_logits(pred.float().view(-1), target.float().view(-1))
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error (rating task)."""
+    return F.mse_loss(pred.float().view(-1), target.float().view(-1))
+
+
+def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size: int, neg_ratio: int = 4,
+                      seed: int = 0, device="cpu", valid=None):
+    """fastai DataLoaders: the training batches and (optional) validation batches.
+
+    valid: (users, items, ratings) index arrays of held-out interactions (unknown ids removed), or None.
+    For the implicit task, validation negatives (same ratio, never a train or validation positive of
+    the user) are drawn once with `seed`, so the validation loss is comparable across epochs.
+    """
+    from fastai.data.core import DataLoaders
+
+    if task == "implicit":
+        sampler = NegativeSampler(users, items, n_items, neg_ratio)
+        train_dl = TensorBatches(users, items, np.ones(len(users), np.float32), batch_size, shuffle=True,
+                                 sampler=sampler, seed=seed, device=device, drop_last=True)
+    else:
+        train_dl = TensorBatches(users, items, ratings, batch_size, shuffle=True, seed=seed, device=device,
+                                 drop_last=True)
+    if valid is None or len(valid[0]) == 0:
+        valid_dl = TensorBatches([], [], [], batch_size, device=device)
+    elif task == "implicit":
+        vu, vi, _ = valid
+        both = NegativeSampler(np.concatenate([users, vu]), np.concatenate([items, vi]), n_items, neg_ratio)
+        nu, ni = both.draw(np.random.default_rng([seed, 10**6]), users=vu)
+        valid_dl = TensorBatches(np.concatenate([vu, nu]), np.concatenate([vi, ni]),
+                                 np.r_[np.ones(len(vu)), np.zeros(len(nu))], batch_size * 4, device=device)
+    else:
+        vu, vi, vr = valid
+        valid_dl = TensorBatches(vu, vi, vr, batch_size * 4, device=device)
+    return DataLoaders(train_dl, valid_dl, device=device)
+
+
+# --------------------------------------------------------------------------- optimiser
+class LazyAdam(torch.optim.Optimizer):
+    """Adam with decoupled weight decay (AdamW) that accepts sparse gradients.
+
+    For a sparse gradient (an `Embedding(sparse=True)`) only the rows in the batch are updated:
+    their moments, their weight decay and their values ("lazy" Adam, as TensorFlow's LazyAdam);
+    the cost of a step is proportional to the batch, not to the table. Dense gradients get AdamW.
+    Used through fastai's `OptimWrapper`, so fit_one_cycle schedules lr and beta1 as usual.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.99), eps: float = 1e-5, weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                bc1, bc2 = 1 - b1 ** state["step"], 1 - b2 ** state["step"]
+                m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
+                if g.is_sparse:
+                    g = g.coalesce()
+                    rows, vals = g.indices()[0], g.values()
+                    m_rows = m[rows].mul_(b1).add_(vals, alpha=1 - b1)
+                    v_rows = v[rows].mul_(b2).addcmul_(vals, vals, value=1 - b2)
+                    m[rows], v[rows] = m_rows, v_rows
+                    p_rows = p[rows]
+                    if wd:
+                        p_rows.mul_(1 - lr * wd)
+                    p_rows.addcdiv_(m_rows, (v_rows / bc2).sqrt_().add_(eps), value=-lr / bc1)
+                    p[rows] = p_rows
+                else:
+                    if wd:
+                        p.mul_(1 - lr * wd)
+                    m.mul_(b1).add_(g, alpha=1 - b1)
+                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                    p.addcdiv_(m, (v / bc2).sqrt_().add_(eps), value=-lr / bc1)
+        return loss
+
+
+def lazy_adam(params, lr: float = 1e-3, **kwargs):
+    """fastai `opt_func` for LazyAdam (through the public `OptimWrapper`)."""
+    from fastai.optimizer import OptimWrapper
+
+    return OptimWrapper(params, opt=LazyAdam, lr=lr, **kwargs)
+
+
+# --------------------------------------------------------------------------- learner and fit
+def _encode_valid(model, valid: pd.DataFrame | None):
+    if valid is None or len(valid) == 0:
+        return None
+    u = model.user_index(valid["user_id"].to_numpy())
+    i = model.item_index(valid["item_id"].to_numpy())
+    keep = (u >= 0) & (i >= 0)
+    r = (valid["rating"].to_numpy(dtype=np.float32) if "rating" in valid.columns
+         else np.ones(len(valid), dtype=np.float32))
+    return u[keep], i[keep], r[keep]
+
+
+def build_learner(model, users, items, ratings, valid=None):
+    """A fastai Learner for `model` (a NeuralRecommender whose id maps are set); builds its module."""
+    import fastai.callback.progress  # noqa: F401  (Learner.no_bar, progress bars)
+    import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle, Learner.lr_find)
+    from fastai.learner import Learner
+    from fastai.metrics import rmse
+    from fastai.optimizer import Adam
+
+    cfg = model.config
+    device = resolve_device(cfg.get("device", "auto"))
+    seed_everything(int(cfg["seed"]))
+    model.module = model.build_module()
+    if getattr(model, "_freeze_mlp", False):  # NeuMF pretraining: a GMF alone
+        out = model.module.out
+        mask = torch.zeros_like(out.weight)
+        mask[0, -model.module.gmf_size:] = 1
+        with torch.no_grad():
+            out.weight.mul_(mask)
+        out.weight.register_hook(lambda g: g * mask.to(g.device))
+    dls = build_dataloaders(users, items, ratings, model.n_items, model.task, int(cfg["batch_size"]),
+                            int(cfg.get("neg_ratio", 4)), int(cfg["seed"]), device, valid)
+    sparse = bool(cfg.get("sparse", False))
+    learn = Learner(dls, model.module.to(device),
+                    loss_func=bce_with_logits if model.task == "implicit" else mse,
+                    opt_func=lazy_adam if sparse else Adam, wd=float(cfg["wd"]), lr=float(cfg["lr"]),
+                    metrics=[rmse] if model.task == "rating" and valid is not None else [],
+                    path=tempfile.gettempdir(), model_dir="ncf_recsys_lr_find")
+    if device.type == "cuda":
+        from fastai.callback.fp16 import MixedPrecision
+
+        amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        learn.add_cb(MixedPrecision(amp_mode=amp))
+    return learn
+
+
+def fit_recommender(model, users, items, ratings, valid: pd.DataFrame | None = None) -> None:
+    """Build the Learner and run `fit_one_cycle(epochs, lr, wd)`; fills model.learn, .losses, .metadata."""
+    cfg = model.config
+    valid_idx = _encode_valid(model, valid)
+    learn = build_learner(model, users, items, ratings, valid_idx)
+    model.learn = learn
+    epochs = int(cfg["epochs"])
+    start = time.perf_counter()
+    if epochs > 0:
+        if cfg.get("progress"):
+            learn.fit_one_cycle(epochs, lr_max=float(cfg["lr"]), wd=float(cfg["wd"]))
+        else:
+            with learn.no_bar(), learn.no_logging():
+                learn.fit_one_cycle(epochs, lr_max=float(cfg["lr"]), wd=float(cfg["wd"]))
+    seconds = time.perf_counter() - start
+    model.module.eval()
+    model.losses = loss_history(learn) if epochs > 0 else pd.DataFrame(columns=["epoch", "train_loss", "valid_loss"])
+    model.metadata.update({
+        "task": model.task, "model": model.name, "epochs": epochs, "seed": int(cfg["seed"]),
+        "train_rows": int(len(users)), "train_seconds": round(seconds, 2),
+        "device": str(resolve_device(cfg.get("device", "auto"))),
+        "losses": {c: [float(v) for v in model.losses[c]] for c in model.losses.columns}, "versions": library_versions(),
+    })
+
+
+def loss_history(learn) -> pd.DataFrame:
+    """Per-epoch losses from fastai's Recorder: epoch, train_loss, valid_loss (NaN without validation)[, rmse]."""
+    names = [n.lstrip("_") for n in learn.recorder.metric_names if n not in ("epoch", "time")]
+    rows = [list(v) + [None] * (len(names) - len(v)) for v in learn.recorder.values]
+    out = pd.DataFrame(rows, columns=names, dtype=float) if rows else pd.DataFrame(columns=names)
+    out.insert(0, "epoch", np.arange(1, len(out) + 1))
+    return out
+
+
+# --------------------------------------------------------------------------- factories
+def make_model(name: str | None = None, task: str = "implicit", **config):
+    """A new, unfitted neural model by name ("collabnn" default, "mf", "neumf"); config keys validated.
+
+    None values are ignored (the model's default is used), so callers can pass optional arguments through.
+    """
+    from helpers.models import DEFAULT_MODEL, MODELS
+
+    name = name or DEFAULT_MODEL
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return MODELS[name](task=task, **config)
+
+
+def train_model(train: pd.DataFrame, model: str | None = None, task: str = "implicit",
+                valid: pd.DataFrame | None = None, **config):
+    """Make and fit a model on `train` (columns user_id, item_id[, rating]); returns the fitted model.
+
+    Example: `train_model(train_df, "collabnn", task="implicit", epochs=12, seed=0)`.
+    """
+    return make_model(model, task=task, **config).fit(train, valid=valid)
+
+
+def find_lr(model, train: pd.DataFrame, valid: pd.DataFrame | None = None, show_plot: bool = True,
+            num_it: int = 100) -> float:
+    """fastai's `lr_find` on an untrained copy of `model` (its weights are not touched); the valley suggestion."""
+    from helpers.models import MODELS
+
+    probe = MODELS[model.name](**{**model.config, "epochs": 0})
+    probe.fit(train, valid=valid)
+    with probe.learn.no_bar():
+        found = probe.learn.lr_find(num_it=num_it, show_plot=show_plot)
+    return float(found.valley)
+
+
+# --------------------------------------------------------------------------- notebook support
+NOTEBOOK_PARAMETERS = {
+    "DATASET": "ml-100k | electronics | csv:PATH",
+    "SPLIT": "random | leave_one_out | temporal",
+    "MODEL": "collabnn | mf | neumf",
+    "TASK": "implicit | rating",
+    "DEVICE": "auto | cpu | cuda",
+}
+
+
+def check_parameters(dataset: str, split: str, model: str, task: str, device: str, epochs=None, lr=None,
+                     wd=None, emb_size=None, layers=None, seed: int = 0, sample: int = 0) -> dict:
+    """Validate training.ipynb's parameters (one-line ValueError naming the allowed values); returns
+    the model keyword arguments (None values dropped, so the model's defaults apply)."""
+    from helpers.data import DATASETS
+    from helpers.models import MODELS
+    from helpers.split import SPLITS
+
+    if not isinstance(dataset, str) or not (dataset in DATASETS[:-1] or (dataset.startswith("csv:") and len(dataset) > 4)):
+        raise ValueError(f"unknown DATASET {dataset!r}; choose one of {DATASETS}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown SPLIT {split!r}; choose one of {SPLITS}")
+    if model not in MODELS:
+        raise ValueError(f"unknown MODEL {model!r}; choose one of {sorted(MODELS)}")
+    if task not in TASKS:
+        raise ValueError(f"unknown TASK {task!r}; choose one of {list(TASKS)}")
+    if device not in DEVICES:
+        raise ValueError(f"unknown DEVICE {device!r}; choose one of {DEVICES}")
+    for key, value in (("EPOCHS", epochs), ("EMB_SIZE", emb_size), ("SAMPLE", sample), ("SEED", seed)):
+        if value is not None and (not isinstance(value, int) or value < 0):
+            raise ValueError(f"{key} must be a non-negative integer or None, got {value!r}")
+    for key, value in (("LR", lr), ("WD", wd)):
+        if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            raise ValueError(f"{key} must be a non-negative number or None, got {value!r}")
+    if layers is not None and (not isinstance(layers, (list, tuple)) or not all(isinstance(w, int) and w > 0 for w in layers)):
+        raise ValueError(f"LAYERS must be a list of positive integers or None, got {layers!r}")
+    kwargs = dict(epochs=epochs, lr=lr, wd=wd, emb_size=emb_size, layers=layers, seed=seed, device=device)
+    if layers is not None and "layers" not in MODELS[model].module_keys:
+        raise ValueError(f"MODEL {model!r} has no hidden layers; set LAYERS = None")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    make_model(model, task=task, **kwargs)  # rejects anything the model does not accept
+    return kwargs
+
+
+def evaluation_summary(model, train: pd.DataFrame, evaluation: pd.DataFrame, k: int = 10,
+                       n_negatives: int = 99, seed: int = 0) -> dict:
+    """Quick held-out figures for the notebook. Implicit: HR@k and NDCG@k (each evaluation item vs
+    `n_negatives` sampled unseen items, fewer on a small catalogue), both in [0, 1]. Rating: RMSE."""
+    from helpers.evaluate import hit_rate_from_ranks, ndcg_from_ranks, sampled_candidates, sampled_ranks
+
+    if model.task == "rating":
+        known = (model.user_index(evaluation["user_id"]) >= 0) & (model.item_index(evaluation["item_id"]) >= 0)
+        pred = model.score(evaluation[known])
+        err = pred - evaluation.loc[known, "rating"].to_numpy(dtype=np.float64)
+        return {"rmse": float(np.sqrt(np.mean(err ** 2))), "evaluation_rows": int(known.sum())}
+    per_user_max = int(pd.concat([train, evaluation]).groupby("user_id").size().max())
+    n_neg = int(min(n_negatives, model.n_items - per_user_max - 1))
+    if n_neg < k:
+        return {f"hr@{k}": None, f"ndcg@{k}": None, "n_negatives": n_neg}
+    cand = sampled_candidates(train, evaluation, n_neg, seed=seed)
+    ranks = sampled_ranks(model, cand)
+    return {f"hr@{k}": float(hit_rate_from_ranks(ranks, k).mean()), f"ndcg@{k}": float(ndcg_from_ranks(ranks, k).mean()),
+            "n_negatives": n_neg, "evaluation_rows": int(len(cand))}
