@@ -323,11 +323,13 @@ def conclusion_text(table: pd.DataFrame, base_label: str, k: int, two_stage: pd.
                      f"{row['coverage']:.3f}.")
     rr = table[table["variant"] != base_label]
     if len(rr):
-        free = rr[rr["ndcg_diff_high"] >= 0]
-        best = rr.loc[rr["ndcg"].idxmax()]
-        lines.append(f"Most accurate list: **{best['variant']}** (NDCG@{k} {best['ndcg']:.3f} against "
-                     f"{base['ndcg']:.3f} for the base). Re-rankers without a significant NDCG loss: "
-                     + (", ".join(f"**{v}**" for v in free["variant"]) if len(free) else "none") + ".")
+        def names(frame):
+            return ", ".join(f"**{v}**" for v in frame["variant"]) if len(frame) else "none"
+
+        up, down = rr[rr["ndcg_diff_low"] > 0], rr[rr["ndcg_diff_high"] < 0]
+        same = rr[(rr["ndcg_diff_low"] <= 0) & (rr["ndcg_diff_high"] >= 0)]
+        lines.append(f"NDCG@{k} against the base (paired 95% intervals): significantly higher with {names(up)}; "
+                     f"no significant change with {names(same)}; significantly lower with {names(down)}.")
     if two_stage is not None and len(two_stage) == 3:
         r_alone, k_alone, staged = (two_stage.iloc[i] for i in range(3))
         faster = k_alone["seconds"] / staged["seconds"] if staged["seconds"] > 0 else float("nan")
