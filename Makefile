@@ -31,3 +31,21 @@ benchmark: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Training on NPROC processes (DDP through fastai, helpers/distributed.py; gloo on CPUs, NCCL on GPUs).
+# e.g. `make train-ddp NPROC=2 TRAIN=data/train.csv DDP_ARGS="--epochs 12"`; rank 0 writes DDP_OUT.
+NPROC ?= 2
+TRAIN ?= data/train.csv
+DDP_OUT ?= model/collabnn_ddp.pth
+DDP_ARGS ?=
+.PHONY: train-ddp
+train-ddp: setup
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m torch.distributed.run --standalone --nproc_per_node $(NPROC) \
+		-m helpers.distributed --train $(TRAIN) --out $(DDP_OUT) $(DDP_ARGS)
+
+# Speed and memory at scale (benchmarks/scale.py): synthetic Electronics at SIZES shares; results to
+# reports/benchmarks.json ("scale"), reports/figures/scale_growth.png, reports/scale.md.
+SIZES ?= 0.1,0.3,1.0
+.PHONY: benchmark-scale
+benchmark-scale: setup
+	$(PY) benchmarks/scale.py --sizes $(SIZES) $(SCALE_ARGS)
