@@ -164,7 +164,8 @@ RETRIEVERS = ["dot", "itemknn", "popular"]
 def make_retriever(name: str, model, train):
     """A function (user indices, c) -> (candidates [U, c] item indices, valid [U, c] bool), seen items excluded.
 
-    "dot": the model's own dot-product part (GMF branch weighted by its output weights + item bias),
+    "dot": the model's own dot-product part (GMF branch, with its history term, weighted by its output
+    weights, + item bias),
     one [U, d] x [d, n_items] product, the classic two-tower retrieval; "itemknn": the ItemKNN
     baseline (k=100 neighbours, cosine), fitted here; "popular": the most popular unseen items.
     """
@@ -182,7 +183,11 @@ def make_retriever(name: str, model, train):
 
         def scores(users):
             with torch.no_grad():
-                return mod.user_gmf(torch.as_tensor(users)) @ item_vec + item_const
+                u = torch.as_tensor(users)
+                user_vec = mod.user_gmf(u)
+                if getattr(mod, "history", None) is not None:   # the user's items join the GMF user vector
+                    user_vec = user_vec + mod.history.user_vectors(u)
+                return user_vec @ item_vec + item_const
         exclude = model.seen
     elif name == "itemknn":
         from helpers.baselines import ItemKNN
