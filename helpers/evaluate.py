@@ -548,7 +548,7 @@ def metrics_by_group(result: EvaluationResult, user_groups: pd.Series, metrics=(
     table = pd.DataFrame(out)
     if len(table) and isinstance(user_groups.dtype, pd.CategoricalDtype):
         table[group_name] = pd.Categorical(table[group_name], categories=user_groups.cat.categories, ordered=True)
-        table = table.sort_values(["protocol", "metric", "model", group_name], kind="stable").reset_index(drop=True)
+        table = table.sort_values(group_name, kind="stable").reset_index(drop=True)  # model order kept
     return table
 
 

@@ -91,8 +91,10 @@ cells = [
          "    plt.show()"),
     md("## By user activity: cold, medium and heavy users\n\n"
        "Users are split at the terciles of their number of training interactions. Heavy users have more held-out "
-       "items, so full-ranking HR@K is higher for them for every model; the gap between a personalised model and "
-       "most-popular shows where personalisation pays off."),
+       "items, so their full-ranking HR@K (any hit among many relevant items) is usually the highest, while their "
+       "sampled HR@K is often the lowest (their held-out items are less popular, harder to rank above random "
+       "negatives). The gap between a personalised model and most-popular within a bucket shows where "
+       "personalisation pays off; cold users are where a model can fall below the popularity floor."),
     code("activity = evaluate.user_activity_buckets(train)\n"
          "print(\"training interactions per user: cold <= {} < medium <= {} < heavy\".format(*activity.attrs[\"edges\"]))\n"
          "by_activity = evaluate.metrics_by_group(result, activity, metrics=(\"hr\", \"ndcg\"), group_name=\"activity\")\n"
