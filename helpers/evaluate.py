@@ -199,7 +199,9 @@ def full_ranking(model: Recommender, evaluation: pd.DataFrame, train: pd.DataFra
     removed; positions of the user's evaluation items are pessimistic (ties go against them). The top-k
     lists (torch.topk) are kept for the beyond-accuracy metrics. unknown="miss": evaluation items the
     model does not know count as relevant and never retrieved, unknown users get no hit; "drop": both
-    are left out. ml-100k, 943 users x 1,682 items: well under a second for popular/EASE on a CPU.
+    are left out. The top-k lists break score ties as torch.topk does (they feed coverage, novelty
+    and diversity only; accuracy uses the pessimistic positions). ml-100k, all 943 users x 1,682
+    items on a 2-core CPU: about 1 s for EASE, 3 s for CollabNN.
     """
     if unknown not in UNKNOWN:
         raise ValueError(f"unknown must be one of {UNKNOWN}, got {unknown!r}")
@@ -371,7 +373,8 @@ class EvaluationResult:
 
 def _ranking_rows(model_name, protocol, k, ranking: Ranking, metrics) -> list[pd.DataFrame]:
     all_metrics = ranking_metrics(ranking.positions, k, ranking.n_relevant)
-    return [pd.DataFrame({"model": model_name, "protocol": protocol, "metric": m, "k": k,
+    return [pd.DataFrame({"model": model_name, "protocol": protocol, "metric": m,
+                          "k": np.nan if m == "mrr" else k,  # MRR has no cut-off
                           "user_id": ranking.user_ids, "value": all_metrics[m]}) for m in metrics]
 
 

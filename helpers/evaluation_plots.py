@@ -19,8 +19,7 @@ METRIC_LABELS = {"hr": "HR", "ndcg": "NDCG", "mrr": "MRR", "precision": "Precisi
 def metric_label(metric: str, k=None) -> str:
     """"NDCG@10" from ("ndcg", 10); metrics without a cutoff keep their name."""
     name = METRIC_LABELS.get(metric, metric)
-    if k is None or pd.isna(k) or metric in ("rmse", "mae", "coverage", "novelty", "avg_popularity",
-                                             "ild_category", "ild_embedding"):
+    if k is None or pd.isna(k) or metric in ("rmse", "mae", "mrr"):
         return name
     return f"{name}@{int(k)}"
 
