@@ -14,6 +14,13 @@ set or the model counts as a miss by default (`unknown="miss"`, figures over all
 Every figure carries a 95% bootstrap interval over users (`bootstrap_ci`), and comparisons of two
 models are paired: same users, same candidates (`paired_comparison`, `paired_comparisons`).
 `evaluate_models` runs all of it and returns tidy DataFrames.
+
+Measured (2-core CPU, K=10, seed 0):
+- ../shared/data/ml-latest-small-seed-split, sampled, 99 negatives: EASE (lambda 300) HR 0.867 /
+  NDCG 0.679 over the 602 held-out items known to train (unknown="drop"), 0.856 / 0.670 over all 610
+  ("miss"); over 10 negative draws HR 0.873 +- 0.004 (drop). Most-popular 0.736 / 0.474 (drop).
+- ml-100k, random 80:20: EASE sampled HR 0.744, full-ranking HR 0.932 / NDCG 0.441; most-popular
+  0.529 and 0.774 / 0.216; bias RMSE 0.934. `evaluate_models` on 4 baselines, all protocols: ~1 min.
 """
 from __future__ import annotations
 
