@@ -73,10 +73,11 @@ def plot_metrics_over_k(over_k: pd.DataFrame) -> plt.Figure:
         ax.set_title(f"{METRIC_LABELS.get(metric, metric)}@K, {protocol}")
         ax.set_xlabel("K")
         ax.set_xticks(sorted(set(part["k"]))[::max(1, len(set(part["k"])) // 10)])
-    axes.flat[0].legend(fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 8), fontsize=8, frameon=False)
     return fig
 
 
@@ -102,12 +103,13 @@ def plot_metrics_by_group(table: pd.DataFrame, group_col: str, title: str = "") 
         ax.set_xticks(np.arange(len(groups)), [f"{g}\n({int(n)} users)" if pd.notna(n) else str(g)
                                                for g, n in zip(groups, counts)])
         ax.set_title(f"{metric_label(metric, part['k'].iloc[0] if len(part) else None)}, {protocol}")
-    axes.flat[0].legend(fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(models), 8), fontsize=8, frameon=False)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, y=1.02)
     return fig
 
 
