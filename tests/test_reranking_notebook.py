@@ -155,3 +155,19 @@ def test_exposure_comparison_and_example_tables():
     ex = rx.example_lists({"base": lists}, ctx, pd.DataFrame({"user_id": ["f"], "item_id": ["d"]}), "f", k=2)
     assert ex["base"].tolist() == ["Gamma [A|B]", "* Delta [B]"]
     assert rx.history_profile(ctx, "f").to_dict() == {"A": 0.5, "B": 0.5}
+
+
+def test_item_embeddings_of_a_neural_model_feed_embedding_mmr():
+    from helpers.baselines import MostPopular
+    from helpers.train import make_model
+
+    train = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u3"], "item_id": ["a", "b", "b", "c"],
+                          "item_category": ["A", "B", "B", "C"]})
+    model = make_model("collabnn", epochs=0, emb_size=8).fit(train)  # built, not trained: enough for shapes
+    emb = rx.item_embeddings(model)
+    assert list(emb.index) == ["a", "b", "c"] and emb.shape == (3, 8)
+    assert rx.item_embeddings(MostPopular().fit(train)) is None
+    ctx = rerank.build_context(train, embeddings=emb)
+    cand = pd.DataFrame({"user_id": "u2", "item_id": ["a", "c", "b"], "score": [3.0, 2.0, 1.0]})
+    out = rerank.rerank_mmr(cand, ctx, 0.5, similarity="embedding")
+    assert sorted(out["item_id"]) == ["a", "b", "c"] and out["item_id"].iloc[0] == "a"
