@@ -105,7 +105,8 @@ class History(nn.Module):
         rows = torch.repeat_interleave(torch.arange(len(users), device=users.device), lens)
         scale = lens.clamp(min=1).float().pow(-self.alpha)
         mat = torch.sparse_coo_tensor(torch.stack([rows, self.indices[flat]]), scale[rows],
-                                      (len(users), self.n_items), is_coalesced=True)
+                                      (len(users), self.n_items), is_coalesced=True,
+                                      check_invariants=False)
         return torch.sparse.mm(mat, self.emb.weight), lens
 
     def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -198,6 +199,10 @@ class CollabNNModule(nn.Module):
             self.user_gmf = Embedding(n_users, self.gmf_size, init_std, sparse)
             self.item_gmf = Embedding(n_items, self.gmf_size, init_std, sparse)
         self.out = nn.Linear(layers[-1] + self.gmf_size, 1)
+        if self.gmf_size:  # fused: start as the plain dot product (GMF weights 1), the MLP adds what it learns
+            with torch.no_grad():
+                self.out.weight[0, :layers[-1]] = 0.0
+                self.out.weight[0, layers[-1]:] = 1.0
         self.bias = bool(bias)
         if self.bias:
             self.user_bias = Bias(n_users, sparse)
@@ -399,10 +404,10 @@ class CollabNN(NeuralRecommender):
     module_keys = ("emb_size", "layers", "dropout", "batchnorm", "gmf_size", "bias", "init_std", "history")
     defaults = {
         "implicit": dict(emb_size=64, layers=[64], dropout=0.0, batchnorm=False, gmf_size=64, bias=True,
-                         init_std=0.1, history=True, epochs=12, lr=3e-3, wd=0.01, batch_size=4096, neg_ratio=4, seed=0,
+                         init_std=0.1, history=True, epochs=8, lr=0.02, wd=0.1, batch_size=4096, neg_ratio=4, seed=0,
                          device="auto", sparse=True, progress=False),
         "rating": dict(emb_size=64, layers=[64], dropout=0.0, batchnorm=False, gmf_size=64, bias=True,
-                       init_std=0.01, history=False, epochs=6, lr=5e-3, wd=0.1, batch_size=1024, neg_ratio=4, seed=0,
+                       init_std=0.01, history=False, epochs=6, lr=5e-3, wd=1.0, batch_size=1024, neg_ratio=4, seed=0,
                        device="auto", sparse=True, progress=False),
     }
 
@@ -419,7 +424,7 @@ class DotProductBias(NeuralRecommender):
     name = "mf"
     module_keys = ("emb_size", "init_std", "history")
     defaults = {
-        "implicit": dict(emb_size=64, init_std=0.1, history=False, epochs=12, lr=3e-3, wd=0.01, batch_size=4096, neg_ratio=4,
+        "implicit": dict(emb_size=64, init_std=0.1, history=False, epochs=8, lr=0.02, wd=0.1, batch_size=4096, neg_ratio=4,
                          seed=0, device="auto", sparse=True, progress=False),
         "rating": dict(emb_size=50, init_std=0.01, history=False, epochs=5, lr=5e-3, wd=0.1, batch_size=1024, neg_ratio=4,
                        seed=0, device="auto", sparse=True, progress=False),

@@ -119,9 +119,9 @@ class TensorBatches:
 
     def __init__(self, users, items, targets, batch_size: int, shuffle: bool = False, sampler=None,
                  seed: int = 0, device="cpu", drop_last: bool = False):
-        self.users = torch.as_tensor(np.asarray(users, dtype=np.int64))
-        self.items = torch.as_tensor(np.asarray(items, dtype=np.int64))
-        self.targets = torch.as_tensor(np.asarray(targets, dtype=np.float32))
+        self.users = torch.tensor(np.asarray(users, dtype=np.int64))
+        self.items = torch.tensor(np.asarray(items, dtype=np.int64))
+        self.targets = torch.tensor(np.asarray(targets, dtype=np.float32))
         self.bs, self.shuffle, self.sampler, self.seed = int(batch_size), shuffle, sampler, seed
         self.drop_last = drop_last
         self.device = torch.device(device)
