@@ -137,6 +137,8 @@ cells = [
          '), path=Path(OUTPUT_DIR) / "metrics.json")\n'
          "saved"),
 ]
+for i, cell in enumerate(cells):
+    cell["id"] = f"reranking-{i:02d}"  # stable ids: rebuilding leaves the file unchanged
 nb = nbf.v4.new_notebook(cells=cells, metadata={
     "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
     "language_info": {"name": "python"},
