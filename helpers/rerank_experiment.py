@@ -30,22 +30,17 @@ TARGET = {"affinity": "calibration_kl", "popularity+": "avg_popularity", "popula
 def load_split(data_dir, dataset: str = "ml-100k", split: str = "random", seed: int = 0,
                sample: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(train, evaluation, where they came from): DATA_DIR/train.csv + evaluation.csv when both exist
-    (written by the pipeline / training.ipynb), else a new `make_split` of the dataset (not written).
-    sample > 0 keeps whole users, about `sample` interactions in all (seeded), either way."""
+    (written by the pipeline / training.ipynb from the same DATASET, SPLIT, SEED and SAMPLE, so they
+    are used as they are: the saved models were fitted on them), else a new `make_split` of the
+    dataset, `sample` > 0 keeping whole users, about `sample` interactions (seeded; not written)."""
     data_dir = Path(data_dir)
     paths = data_dir / "train.csv", data_dir / "evaluation.csv"
     if all(p.exists() for p in paths):
         train, evaluation = (read_interactions_csv(p) for p in paths)
-        source = f"read {paths[0]} and {paths[1]}"
-        if sample:
-            both = sample_users(pd.concat([train.assign(_part=0), evaluation.assign(_part=1)], ignore_index=True),
-                                sample, seed=seed)
-            train, evaluation = (both[both["_part"] == p].drop(columns="_part").reset_index(drop=True) for p in (0, 1))
-            source += f", sampled to {len(both):,} interactions (whole users)"
-        return train, evaluation, source
+        return train, evaluation, f"read {paths[0]} and {paths[1]}"
     df = sample_users(load(dataset, verbose=False), sample, seed=seed)
     train, evaluation = make_split(df, split=split, seed=seed)
-    return train, evaluation, f"{split} split of {dataset} (seed {seed}; {paths[0]} absent)"
+    return train, evaluation, f"{split} split of {dataset} (seed {seed}, sample {sample}; {paths[0]} absent)"
 
 
 def side_tables(dataset: str, train: pd.DataFrame, evaluation: pd.DataFrame,

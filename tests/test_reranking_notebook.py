@@ -171,3 +171,15 @@ def test_item_embeddings_of_a_neural_model_feed_embedding_mmr():
     cand = pd.DataFrame({"user_id": "u2", "item_id": ["a", "c", "b"], "score": [3.0, 2.0, 1.0]})
     out = rerank.rerank_mmr(cand, ctx, 0.5, similarity="embedding")
     assert sorted(out["item_id"]) == ["a", "b", "c"] and out["item_id"].iloc[0] == "a"
+
+
+def test_an_existing_split_is_used_as_written(tmp_path):
+    """The pipeline and training.ipynb write DATA_DIR/train.csv from the same SAMPLE; the models were
+    fitted on exactly those rows, so the notebook must not sample them again."""
+    from helpers.split import write_split
+
+    train = pd.DataFrame({"user_id": [f"u{j % 7}" for j in range(40)], "item_id": [f"i{j}" for j in range(40)]})
+    evaluation = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["i90", "i91"]})
+    write_split(train, evaluation, tmp_path)
+    got_train, got_eval, source = rx.load_split(tmp_path, "ml-100k", sample=10)
+    assert len(got_train) == 40 and len(got_eval) == 2 and source.startswith("read")
