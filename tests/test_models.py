@@ -12,6 +12,14 @@ from helpers.models import (MODELS, CollabNN, CollabNNModule, DotProductBiasModu
 from helpers.recommender import load_model
 from helpers.train import LazyAdam, make_model, train_model
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models: one thread is faster than two fighting over a small, shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 def tiny_ratings(n_users=30, n_items=40, n=500, seed=0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)

@@ -29,7 +29,8 @@ def test_notebook_is_thin_with_one_parameters_cell():
             assert "def " not in cell.source and "class " not in cell.source
 
 
-def test_training_notebook_smoke(tmp_path):
+def test_training_notebook_smoke(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it: tiny models, small shared CPU
     data_dir, model_dir, out_dir = tmp_path / "data", tmp_path / "model", tmp_path / "reports"
     pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "training.ipynb"), cwd=str(ROOT), progress_bar=False,
                         kernel_name="python3",
