@@ -150,9 +150,30 @@ def test_paired_comparison_detects_a_real_difference_and_not_a_null_one():
     b = np.where(rng.random(600) < 0.2, 0.0, a)  # b loses 20% of a's hits
     res = E.paired_comparison(a, b, users, seed=0)
     assert res["diff"] == pytest.approx(a.mean() - b.mean())
-    assert 0 < res["ci_low"] <= res["diff"] <= res["ci_high"] and res["p_value"] < 1e-6
+    assert 0 < res["ci_low"] <= res["diff"] <= res["ci_high"]
+    assert res["p_value"] == pytest.approx(1 / 10_001)  # no sign flip reaches it: the smallest p possible
     same = E.paired_comparison(a, a, users, seed=0)
     assert same["diff"] == 0 and same["p_value"] == 1.0
+    noise = E.paired_comparison(a, np.roll(a, 2), users, seed=0)  # same hit rate, shuffled users
+    assert noise["ci_low"] < 0 < noise["ci_high"] and noise["p_value"] > 0.05
+
+
+def test_sign_flip_p_value_hand_computed():
+    # differences (1, 1, 1): of the 8 sign patterns, 2 reach |sum| = 3 -> p = 1/4 (exactly, in the limit)
+    assert E.sign_flip_p_value([1.0, 1.0, 1.0], n_permutations=20_000, seed=0) == pytest.approx(0.25, abs=0.01)
+    assert E.sign_flip_p_value([0.0, 0.0]) == 1.0
+    assert E.sign_flip_p_value(np.ones(40), n_permutations=999) == pytest.approx(1 / 1000)  # never reached
+
+
+def test_paired_test_and_interval_agree_when_users_have_many_rows():
+    # the statistic is row-weighted: a heavy user dominates; test and interval must say the same thing
+    rng = np.random.default_rng(3)
+    counts = rng.integers(1, 40, 200)
+    users = np.repeat(np.arange(200), counts)
+    a = (rng.random(len(users)) < 0.6).astype(float)
+    b = np.where((rng.random(len(users)) < 0.05) & (counts[users] > 20), 0.0, a)  # b loses hits of heavy users
+    res = E.paired_comparison(a, b, users, seed=0)
+    assert (res["ci_low"] > 0) == (res["p_value"] < 0.05)
 
 
 def test_evaluate_models_tidy_results_and_breakdowns():

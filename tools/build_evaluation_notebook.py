@@ -77,8 +77,9 @@ cells = [
          "        plt.show()"),
     md("## Paired comparisons\n\n"
        "Each pair of models on exactly the same rows (same users, same sampled candidates): `diff` = A - B with a "
-       "paired bootstrap interval and a paired t-test over users. An interval that excludes 0 is a difference that "
-       "survives resampling the users; small differences between strong models often do not."),
+       "paired bootstrap interval and the p-value of a paired sign-flip permutation test over users (the same "
+       "statistic, so an interval that excludes 0 goes with a small p-value). Such a difference survives "
+       "resampling the users; small differences between strong models often do not."),
     code("paired = evaluate.paired_comparisons(result)\n"
          "paired.round(4)"),
     md("## HR@K and NDCG@K for K = 1 .. 20\n\n"
