@@ -17,7 +17,7 @@ cells = [
          "%matplotlib inline"),
     code('DATASET = "ml-100k"  # ml-100k (offline default) | electronics (downloaded on first use) | csv:PATH\n'
          'OUTPUT_DIR = "reports"  # where figures/ and metrics.json go; tests use a temporary folder\n'
-         "SAMPLE = 0  # interactions to keep (whole users, drawn at random); 0 = all. Smoke tests: 2000\n"
+         "SAMPLE = 0  # interactions to keep (whole users, drawn at random); 0 keeps all. Smoke tests use 2000\n"
          "SEED = 0  # seed of the user sample\n"
          "TOP_CATEGORIES = 15  # categories in the popularity chart (the boxplot shows the top 10)",
          metadata={"tags": ["parameters"]}),
@@ -83,6 +83,8 @@ cells = [
          "}, path=Path(OUTPUT_DIR) / \"metrics.json\")\n"
          "saved"),
 ]
+for i, cell in enumerate(cells):
+    cell["id"] = f"eda-{i:02d}"  # stable ids: rebuilding does not churn the diff
 nb = nbf.v4.new_notebook(cells=cells, metadata={
     "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
     "language_info": {"name": "python"},
