@@ -40,7 +40,7 @@ DDP_OUT ?= model/collabnn_ddp.pth
 DDP_ARGS ?=
 .PHONY: train-ddp
 train-ddp: setup
-	OMP_WAIT_POLICY=PASSIVE $(PY) -m torch.distributed.run --standalone --nproc_per_node $(NPROC) \
+	OMP_WAIT_POLICY=PASSIVE MALLOC_ARENA_MAX=2 $(PY) -m torch.distributed.run --standalone --nproc_per_node $(NPROC) \
 		-m helpers.distributed --train $(TRAIN) --out $(DDP_OUT) $(DDP_ARGS)
 
 # Speed and memory at scale (benchmarks/scale.py): synthetic Electronics at SIZES shares; results to
