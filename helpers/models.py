@@ -4,8 +4,9 @@ Three registered `Recommender`s (helpers.recommender) share one training path:
 
 - "collabnn" (`CollabNN`, the project's default): user and item embeddings from our own
   `Embedding` module, concatenated, then an MLP (widths `layers`, dropout, optional batch norm).
-  By default it is fused NeuMF-style with a multiplicative (GMF) branch and item/user biases
-  (`gmf_size`, `bias`); `gmf_size=0, bias=False` is the plain concat-MLP of the original notebooks.
+  By default it is fused NeuMF-style with a multiplicative (GMF) branch, user/item biases and, for
+  the implicit task, the user's item history in the GMF user vector (`gmf_size`, `bias`, `history`;
+  see `History`); `gmf_size=0, bias=False, history=False` is the plain concat-MLP of the original notebooks.
 - "mf" (`DotProductBias`): matrix factorisation with user and item biases (fastai's DotProductBias).
 - "neumf" (`NeuMF`): GMF + MLP as in the NCF paper (He et al. 2017), optionally initialised from a
   GMF and an MLP trained first (`pretrain=True`).
@@ -397,14 +398,14 @@ class NeuralRecommender(Recommender):
 class CollabNN(NeuralRecommender):
     """The project's default: concat-MLP fused with a GMF branch and biases (see module docstring).
 
-    Plain concat-MLP of the original notebooks: `CollabNN(gmf_size=0, bias=False, layers=[...])`.
+    Plain concat-MLP of the original notebooks: `CollabNN(gmf_size=0, bias=False, history=False, layers=[...])`.
     """
 
     name = "collabnn"
     module_keys = ("emb_size", "layers", "dropout", "batchnorm", "gmf_size", "bias", "init_std", "history")
     defaults = {
         "implicit": dict(emb_size=64, layers=[64], dropout=0.0, batchnorm=False, gmf_size=64, bias=True,
-                         init_std=0.1, history=True, epochs=8, lr=0.02, wd=0.1, batch_size=4096, neg_ratio=4, seed=0,
+                         init_std=0.1, history=True, epochs=6, lr=0.02, wd=0.6, batch_size=4096, neg_ratio=4, seed=0,
                          device="auto", sparse=True, progress=False),
         "rating": dict(emb_size=64, layers=[64], dropout=0.0, batchnorm=False, gmf_size=64, bias=True,
                        init_std=0.01, history=False, epochs=6, lr=5e-3, wd=1.0, batch_size=1024, neg_ratio=4, seed=0,
