@@ -171,7 +171,7 @@ class CollabNNModule(nn.Module):
 
     def __init__(self, n_users: int, n_items: int, emb_size: int = 64, layers=(128, 64), dropout: float = 0.0,
                  batchnorm: bool = False, gmf_size: int = 64, bias: bool = True, y_range=None,
-                 init_std: float = 0.01, sparse: bool = False, history=None):
+                 init_std: float = 0.01, sparse: bool = False, history=None, history_alpha: float = 0.5):
         super().__init__()
         layers = [int(w) for w in layers]
         if not layers:
@@ -210,7 +210,8 @@ class CollabNNModule(nn.Module):
             self.item_bias = Bias(n_items, sparse)
         # the user's items join the GMF user vector (or, without GMF, the MLP user embedding)
         hist_dim = self.gmf_size or emb_size
-        self.history = History(*history, n_items, hist_dim, init_std, sparse) if history is not None else None
+        self.history = (History(*history, n_items, hist_dim, init_std, sparse, alpha=history_alpha)
+                        if history is not None else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: LongTensor [B, 2] of (user, item) indices -> [B] scores."""
@@ -266,14 +267,15 @@ class DotProductBiasModule(nn.Module):
     """score(u, i) = e_u . e_i + b_u + b_i (then sigmoid_range for ratings)."""
 
     def __init__(self, n_users: int, n_items: int, emb_size: int = 64, y_range=None, init_std: float = 0.01,
-                 sparse: bool = False, history=None):
+                 sparse: bool = False, history=None, history_alpha: float = 0.5):
         super().__init__()
         self.y_range = tuple(y_range) if y_range is not None else None
         self.user_emb = Embedding(n_users, emb_size, init_std, sparse)
         self.item_emb = Embedding(n_items, emb_size, init_std, sparse)
         self.user_bias = Bias(n_users, sparse)
         self.item_bias = Bias(n_items, sparse)
-        self.history = History(*history, n_items, emb_size, init_std, sparse) if history is not None else None
+        self.history = (History(*history, n_items, emb_size, init_std, sparse, alpha=history_alpha)
+                        if history is not None else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u, i = x[:, 0], x[:, 1]
@@ -402,7 +404,8 @@ class CollabNN(NeuralRecommender):
     """
 
     name = "collabnn"
-    module_keys = ("emb_size", "layers", "dropout", "batchnorm", "gmf_size", "bias", "init_std", "history")
+    module_keys = ("emb_size", "layers", "dropout", "batchnorm", "gmf_size", "bias", "init_std", "history",
+                   "history_alpha")
     defaults = {
         "implicit": dict(emb_size=64, layers=[64], dropout=0.0, batchnorm=False, gmf_size=64, bias=True,
                          init_std=0.1, history=True, epochs=6, lr=0.02, wd=0.6, batch_size=4096, neg_ratio=4, seed=0,
@@ -423,7 +426,7 @@ class DotProductBias(NeuralRecommender):
     """Matrix factorisation with user and item biases (fastai's DotProductBias)."""
 
     name = "mf"
-    module_keys = ("emb_size", "init_std", "history")
+    module_keys = ("emb_size", "init_std", "history", "history_alpha")
     defaults = {
         "implicit": dict(emb_size=64, init_std=0.1, history=False, epochs=8, lr=0.02, wd=0.1, batch_size=4096, neg_ratio=4,
                          seed=0, device="auto", sparse=True, progress=False),
