@@ -108,7 +108,8 @@ class History(nn.Module):
         mat = torch.sparse_coo_tensor(torch.stack([rows, self.indices[flat]]), scale[rows],
                                       (len(users), self.n_items), is_coalesced=True,
                                       check_invariants=False)
-        return torch.sparse.mm(mat, self.emb.weight), lens
+        with torch.autocast(device_type=users.device.type, enabled=False):  # sparse x dense stays float32
+            return torch.sparse.mm(mat, self.emb.weight.float()), lens
 
     def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         q = users * self.n_items + items
