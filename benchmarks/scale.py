@@ -418,6 +418,7 @@ def merge_json(path: Path, key: str, value) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2)
         f.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; the file is shared
     os.replace(tmp, path)
 
 
