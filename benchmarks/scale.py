@@ -102,7 +102,17 @@ def machine() -> dict:
         "memory_gb": mem_gb, "platform": platform.platform(), "python": platform.python_version(),
         "versions": library_versions(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "git_commit": _git("rev-parse", "HEAD"),
+        "uncommitted_helpers": _git("status", "--porcelain", "--", "helpers").splitlines(),
     }
+
+
+def _git(*args) -> str:
+    """Output of a git command in the repository ('' when git is not available)."""
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 class PeakMemory:
