@@ -70,6 +70,8 @@ class RankShard:
     Every rank draws the same epoch (same seed, same negatives, same shuffle) and keeps its rows,
     so the N shards of a step are disjoint, equal in size (batch_size divisible by N) and together
     the global batch a single process would use. Same number of batches on every rank (no DDP hang).
+    With grouped batches (`TensorBatches(grouped=True)`, the ranking losses) whole groups of
+    1 positive + its negatives are dealt out instead of rows, so no group is split across ranks.
     """
 
     def __init__(self, base, rank: int, world_size: int):
@@ -89,10 +91,15 @@ class RankShard:
 
     def __iter__(self):
         x, y = self.base.epoch_tensors()
-        bs = self.base.bs
+        bs, g = self.base.bs, getattr(self.base, "group", 1)
         for b in range(len(self.base)):
             sl = slice(b * bs, (b + 1) * bs)
-            yield x[sl][self.rank::self.world_size], y[sl][self.rank::self.world_size]
+            if g > 1:
+                xb, yb = x[sl].reshape(-1, g, x.shape[1]), y[sl].reshape(-1, g)
+                yield (xb[self.rank::self.world_size].reshape(-1, x.shape[1]),
+                       yb[self.rank::self.world_size].reshape(-1))
+            else:
+                yield x[sl][self.rank::self.world_size], y[sl][self.rank::self.world_size]
 
 
 def _ddp_handles(module: torch.nn.Module) -> bool:
@@ -122,7 +129,7 @@ class DistributedTrainer(Callback):
             return
         rank, size = dist.get_rank(), dist.get_world_size()
         base = self.learn.dls.loaders[0]
-        if getattr(base, "bs", size) % size:
+        if (getattr(base, "bs", size) // getattr(base, "group", 1)) % size:
             warnings.warn(f"batch_size {base.bs} is not divisible by {size} processes: shards differ by one row and "
                           "the averaged gradient is slightly off the single-process one", stacklevel=2)
         self._train_loader = base

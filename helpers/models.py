@@ -299,7 +299,7 @@ class DotProductBiasModule(nn.Module):
 
 # Defaults per task, chosen by benchmarks/accuracy.py (see benchmarks/ACCURACY.md); a user gets these
 # without tuning. Training keys are read by helpers.train; the rest build the module.
-TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "seed", "device", "sparse", "progress")
+TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "loss", "seed", "device", "sparse", "progress")
 
 
 class NeuralRecommender(Recommender):

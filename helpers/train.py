@@ -9,8 +9,12 @@ Entry points (see also `helpers.models`):
 
 Tasks:
 - "rating": mean squared error on the ratings, output squashed into y_range (fastai collab style);
-- "implicit": binary cross-entropy of every observed (user, item) (target 1) against `neg_ratio`
-  negatives per positive (target 0), re-drawn every epoch, vectorised, never an item of that user.
+- "implicit": every observed (user, item) against `neg_ratio` negatives per positive, re-drawn every
+  epoch, vectorised, never an item of that user. `loss` (see `IMPLICIT_LOSSES`): "bce" binary
+  cross-entropy, each row on its own (target 1 / 0); "softmax" sampled softmax (listwise
+  cross-entropy of the positive within its group of 1 positive + `neg_ratio` negatives, no logQ
+  correction since negatives are uniform); "bpr" mean -log sigmoid(s_pos - s_neg) over the group.
+  The two ranking losses need batches of whole groups: `TensorBatches(..., grouped=True)`.
 
 Device: "auto" takes CUDA when present (then pinned host memory and bf16/fp16 mixed precision),
 else the CPU; chosen once per fit. Seeds: Python's random, numpy and torch, from `seed`.
@@ -27,9 +31,12 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-TASKS = {"implicit": "binary cross-entropy vs sampled negatives (score = logit)",
+TASKS = {"implicit": "binary cross-entropy (or loss='softmax' / 'bpr') vs sampled negatives (score = logit)",
          "rating": "mean squared error on ratings (score = predicted rating in y_range)"}
 DEVICES = ["auto", "cpu", "cuda"]
+IMPLICIT_LOSSES = {"bce": "binary cross-entropy per row (pointwise)",
+                   "softmax": "sampled softmax: cross-entropy of the positive among its 1 + neg_ratio group",
+                   "bpr": "BPR: mean -log sigmoid(positive - negative) over the group"}
 
 
 # --------------------------------------------------------------------------- config, device, seeds
@@ -113,15 +120,24 @@ class TensorBatches:
     Each pass (epoch) builds the epoch's tensors once (for the implicit task: positives plus freshly
     drawn negatives), shuffles them with a seeded permutation, moves them to the device in one
     transfer (from pinned memory on CUDA), and yields slices: no per-row Python.
+
+    `grouped=True` (with a sampler; for the ranking losses): rows come in groups of `group` =
+    1 + ratio, the positive first and then its own negatives; groups are shuffled as wholes and the
+    batch size is rounded down to a multiple of `group`, so every batch holds whole groups.
     """
 
     n_inp = 1
 
     def __init__(self, users, items, targets, batch_size: int, shuffle: bool = False, sampler=None,
-                 seed: int = 0, device="cpu", drop_last: bool = False):
+                 seed: int = 0, device="cpu", drop_last: bool = False, grouped: bool = False):
         self.users = torch.tensor(np.asarray(users, dtype=np.int64))
         self.items = torch.tensor(np.asarray(items, dtype=np.int64))
         self.targets = torch.tensor(np.asarray(targets, dtype=np.float32))
+        if grouped and sampler is None:
+            raise ValueError("grouped=True needs a NegativeSampler (groups are 1 positive + its negatives)")
+        self.grouped = bool(grouped)
+        self.group = 1 + sampler.ratio if self.grouped else 1
+        batch_size = max(self.group, int(batch_size) // self.group * self.group)
         self.bs, self.shuffle, self.sampler, self.seed = int(batch_size), shuffle, sampler, seed
         self.drop_last = drop_last
         self.device = torch.device(device)
@@ -145,6 +161,23 @@ class TensorBatches:
     def epoch_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The (x, y) of one pass, shuffled when `shuffle`; negatives re-drawn when a sampler is set."""
         u, i, y = self.users, self.items, self.targets
+        if self.grouped:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            _, ni = self.sampler.draw(rng, users=self.users.numpy())  # ratio negatives per positive, in order
+            g = self.group
+            items = torch.cat([i[:, None], torch.from_numpy(ni).view(-1, g - 1)], 1)          # [P, g]
+            x = torch.stack([u[:, None].expand(-1, g), items], 2)                             # [P, g, 2]
+            y = torch.cat([y[:, None], torch.zeros(len(u), g - 1)], 1)                        # [P, g]
+            if self.shuffle:
+                gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+                perm = torch.randperm(len(x), generator=gen)
+                x, y = x[perm], y[perm]
+            x, y = x.reshape(-1, 2), y.reshape(-1)
+            self.epoch += 1
+            if self.device.type == "cuda":
+                x = x.pin_memory().to(self.device, non_blocking=True)
+                y = y.pin_memory().to(self.device, non_blocking=True)
+            return x, y
         if self.sampler is not None:
             rng = np.random.default_rng([self.seed, self.epoch])
             nu, ni = self.sampler.draw(rng)
@@ -172,14 +205,52 @@ def bce_with_logits(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(pred.float().view(-1), target.float().view(-1))
 
 
+class GroupRankingLoss:
+    """Ranking loss over batches of whole groups (1 positive + k negatives, `TensorBatches(grouped=True)`).
+
+    "softmax": mean over groups of -log softmax(scores)[positive] (sampled softmax / listwise
+    cross-entropy; uniform negatives, so no logQ correction); "bpr": mean over groups and negatives of
+    -log sigmoid(s_pos - s_neg). The positive is the row with target 1 (the first of its group).
+    """
+
+    def __init__(self, kind: str, group: int):
+        if kind not in ("softmax", "bpr"):
+            raise ValueError(f"unknown ranking loss {kind!r}; choose 'softmax' or 'bpr'")
+        if group < 2:
+            raise ValueError(f"a group needs a positive and at least one negative, got group size {group}")
+        self.kind, self.group = kind, int(group)
+        self.__name__ = f"{kind}_loss"
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        s = pred.float().view(-1, self.group)
+        t = target.float().view(-1, self.group)
+        if self.kind == "softmax":
+            return -(torch.log_softmax(s, 1) * t).sum(1).mean()
+        pos = (s * t).sum(1, keepdim=True)
+        return -(F.logsigmoid(pos - s) * (1 - t)).sum(1).div((1 - t).sum(1).clamp(min=1)).mean()
+
+    def __repr__(self) -> str:
+        return f"GroupRankingLoss({self.kind!r}, group={self.group})"
+
+
+def implicit_loss(kind: str = "bce", neg_ratio: int = 4):
+    """The loss function for the implicit task (see `IMPLICIT_LOSSES`)."""
+    if kind not in IMPLICIT_LOSSES:
+        raise ValueError(f"unknown loss {kind!r} for the implicit task; choose one of {list(IMPLICIT_LOSSES)}")
+    return bce_with_logits if kind == "bce" else GroupRankingLoss(kind, 1 + int(neg_ratio))
+
+
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error (rating task)."""
     return F.mse_loss(pred.float().view(-1), target.float().view(-1))
 
 
 def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size: int, neg_ratio: int = 4,
-                      seed: int = 0, device="cpu", valid=None):
+                      seed: int = 0, device="cpu", valid=None, grouped: bool = False):
     """fastai DataLoaders: the training batches and (optional) validation batches.
+
+    grouped: batches of whole (1 positive + neg_ratio negatives) groups, training and validation
+    alike (implicit task, for the ranking losses).
 
     valid: (users, items, ratings) index arrays of held-out interactions (unknown ids removed), or None.
     For the implicit task, validation negatives (same ratio, never a train or validation positive of
@@ -190,7 +261,7 @@ def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size
     if task == "implicit":
         sampler = NegativeSampler(users, items, n_items, neg_ratio)
         train_dl = TensorBatches(users, items, np.ones(len(users), np.float32), batch_size, shuffle=True,
-                                 sampler=sampler, seed=seed, device=device, drop_last=True)
+                                 sampler=sampler, seed=seed, device=device, drop_last=True, grouped=grouped)
     else:
         train_dl = TensorBatches(users, items, ratings, batch_size, shuffle=True, seed=seed, device=device,
                                  drop_last=True)
@@ -200,6 +271,13 @@ def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size
         vu, vi, _ = valid
         both = NegativeSampler(np.concatenate([users, vu]), np.concatenate([items, vi]), n_items, neg_ratio)
         nu, ni = both.draw(np.random.default_rng([seed, 10**6]), users=vu)
+        if grouped:  # draw() keeps each positive's negatives together: lay them out as groups
+            g = 1 + neg_ratio
+            gi = np.concatenate([vi[:, None], ni.reshape(-1, neg_ratio)], 1).reshape(-1)
+            gy = np.concatenate([np.ones((len(vu), 1)), np.zeros((len(vu), neg_ratio))], 1).reshape(-1)
+            valid_dl = TensorBatches(np.repeat(vu, g), gi, gy, batch_size * 4 // g * g, device=device)
+            valid_dl.group = g
+            return DataLoaders(train_dl, valid_dl, device=device)
         valid_dl = TensorBatches(np.concatenate([vu, nu]), np.concatenate([vi, ni]),
                                  np.r_[np.ones(len(vu)), np.zeros(len(nu))], batch_size * 4, device=device)
     else:
@@ -295,11 +373,16 @@ def build_learner(model, users, items, ratings, valid=None):
         with torch.no_grad():
             out.weight.mul_(mask)
         out.weight.register_hook(lambda g: g * mask.to(g.device))
+    loss = cfg.get("loss") or ("bce" if model.task == "implicit" else "mse")
+    if model.task == "rating" and loss != "mse":
+        raise ValueError(f"loss {loss!r} is for the implicit task; the rating task uses 'mse' (or leave loss unset)")
+    neg_ratio = int(cfg.get("neg_ratio", 4))
+    loss_func = implicit_loss(loss, neg_ratio) if model.task == "implicit" else mse
     dls = build_dataloaders(users, items, ratings, model.n_items, model.task, int(cfg["batch_size"]),
-                            int(cfg.get("neg_ratio", 4)), int(cfg["seed"]), device, valid)
+                            neg_ratio, int(cfg["seed"]), device, valid, grouped=loss in ("softmax", "bpr"))
     sparse = bool(cfg.get("sparse", False))
     learn = Learner(dls, model.module.to(device),
-                    loss_func=bce_with_logits if model.task == "implicit" else mse,
+                    loss_func=loss_func,
                     opt_func=lazy_adam if sparse else Adam, wd=float(cfg["wd"]), lr=float(cfg["lr"]),
                     metrics=[rmse] if model.task == "rating" and valid is not None else [],
                     path=tempfile.gettempdir(), model_dir="ncf_recsys_lr_find")

@@ -82,6 +82,25 @@ def test_shards_partition_every_global_batch():
         assert both == sorted(map(tuple, np.c_[x, y].tolist()))
 
 
+def test_grouped_shards_keep_each_positive_with_its_negatives():
+    from helpers.distributed import RankShard
+    from helpers.train import NegativeSampler, TensorBatches
+
+    users, items = np.arange(40) % 7, np.arange(40) % 11
+    sampler = NegativeSampler(users, items, 11, 4)
+    make = lambda: TensorBatches(users, items, np.ones(40, np.float32), 20, shuffle=True, sampler=sampler,  # noqa: E731
+                                 seed=3, drop_last=True, grouped=True)
+    full = list(make())
+    shards = [list(RankShard(make(), r, 2)) for r in range(2)]
+    for (x, y), (x0, y0), (x1, y1) in zip(full, *shards):
+        assert len(x0) == len(x1) == len(x) // 2 == 10
+        for xs, ys in ((x0, y0), (x1, y1)):  # whole groups: positive first, then its user's negatives
+            assert (ys.view(-1, 5)[:, 0] == 1).all() and (ys.view(-1, 5)[:, 1:] == 0).all()
+            assert (xs.view(-1, 5, 2)[:, :, 0] == xs.view(-1, 5, 2)[:, :1, 0]).all()
+        both = sorted(map(tuple, np.c_[np.r_[x0, x1], np.r_[y0, y1]].tolist()))
+        assert both == sorted(map(tuple, np.c_[x, y].tolist()))
+
+
 def test_without_process_group_training_is_unchanged(planted):
     from helpers.distributed import distributed_fit
 
