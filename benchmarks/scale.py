@@ -67,9 +67,10 @@ TARGETS = {"epoch_s": 60.0, "peak_rss_gb": 4.0, "rank_s_per_10k_users": 30.0}
 WORKER_ENV = {
     # passive OpenMP waiting: on a shared CPU, spinning threads slowed training steps 5-8x in our runs
     "OMP_WAIT_POLICY": "PASSIVE",
-    # glibc malloc: with one arena per thread, the ~1 MB sparse-gradient buffers freed every step
-    # fragmented memory and the resident size grew ~1.6 MB per batch (5.8 GB peak at full size instead
-    # of 3.7 GB); two arenas keep it flat
+    # glibc malloc: the ~1 MB buffers the sparse steps allocate and free every batch fragment the heap,
+    # and the resident size grew ~1.6 MB per batch (5.8 GB peak at full size instead of 3.7 GB). Two
+    # arenas kept it flat in 2 of 3 full-size runs (3.7 GB), not in the third (5.8 GB);
+    # MALLOC_MMAP_THRESHOLD_=131072 keeps it flat always (3.5 GB) but made the steps ~45% slower.
     "MALLOC_ARENA_MAX": "2",
 }
 NEG_RATIO = 4  # negatives per positive in the implicit task (the model's default; the "4 negatives")
