@@ -67,6 +67,15 @@ def render_html(notebook: Path) -> Path:
     return out
 
 
+def _relative(path: Path) -> str:
+    """Path relative to the repository root when inside it (notebooks run there), so rendered outputs
+    and metrics.json show `reports/...` rather than a machine's absolute path."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def run_pipeline(dataset: str = "ml-100k", split: str = "random", seed: int = 0, sample: int = 0,
                  output_dir="reports", data_dir="data", notebooks=None, parameters: dict | None = None,
                  log=print) -> list[dict]:
@@ -81,7 +90,7 @@ def run_pipeline(dataset: str = "ml-100k", split: str = "random", seed: int = 0,
         if not p.exists():
             raise ValueError(f"notebook {p.name} not found in {ROOT}; choose from {NOTEBOOKS}")
     common = {"DATASET": dataset, "SPLIT": split, "SEED": seed, "SAMPLE": sample,
-              "OUTPUT_DIR": str(output_dir), "DATA_DIR": str(data_dir), **(parameters or {})}
+              "OUTPUT_DIR": _relative(output_dir), "DATA_DIR": _relative(data_dir), **(parameters or {})}
     declared = {p.name: declared_parameters(p) for p in paths}
     unknown = set(parameters or {}) - set().union(*declared.values())
     if unknown:

@@ -28,7 +28,7 @@ cells = [
          'SPLIT = "random"  # random (80:20 per user) | leave_one_out (latest per user) | temporal (latest 20%)\n'
          'MODEL = "collabnn"  # collabnn | mf | neumf\n'
          'TASK = "implicit"  # implicit (interacted or not) | rating (predict the stars)\n'
-         "EPOCHS = None  # int >= 1; None: the model's default; smoke tests: 1\n"
+         "EPOCHS = None  # a positive int; None: the model's default; smoke tests: 1\n"
          "LR = None  # maximum learning rate of the one-cycle schedule; None: the model's default\n"
          "WD = None  # weight decay; None: the model's default\n"
          "EMB_SIZE = None  # embedding width; None: the model's default (64)\n"
