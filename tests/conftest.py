@@ -23,3 +23,14 @@ def seed_split_dir():
         pytest.skip(f"{SHARED_SPLIT} is absent: the original notebook's split ships only with the "
                     "project's shared folder (CI has it; a plain clone does not)")
     return SHARED_SPLIT
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models: one thread is faster than two fighting over a small, shared CPU."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,13 +12,7 @@ from helpers.models import (MODELS, CollabNN, CollabNNModule, DotProductBiasModu
 from helpers.recommender import load_model
 from helpers.train import LazyAdam, make_model, train_model
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models: one thread is faster than two fighting over a small, shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_ratings(n_users=30, n_items=40, n=500, seed=0) -> pd.DataFrame:

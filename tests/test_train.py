@@ -10,13 +10,7 @@ from helpers.evaluate import hit_rate_from_ranks, sampled_candidates, sampled_ra
 from helpers.train import (GroupRankingLoss, NegativeSampler, TensorBatches, check_parameters, find_lr,
                            make_model, resolve_device, train_model)
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models: one thread is faster than two fighting over a small, shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_negative_sampler_never_returns_a_positive_and_matches_the_ratio():
