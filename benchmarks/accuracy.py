@@ -47,7 +47,7 @@ def read_seed_split(folder: Path):
     return read("train.csv"), read("test.csv")  # 100,226 and 610 rows
 
 
-def fit_timed(name: str, train, task: str, seed: int):
+def fit_timed(name: str, train, task: str, seed: int, device: str = "auto"):
     """(fitted model, training seconds). Neural models with their defaults; baselines by registry name."""
     from helpers.recommender import MODEL_CLASSES
     from helpers.train import train_model
@@ -56,7 +56,7 @@ def fit_timed(name: str, train, task: str, seed: int):
 
     start = time.perf_counter()
     if name in MODELS:
-        model = train_model(train, name, task=task, seed=seed)
+        model = train_model(train, name, task=task, seed=seed, device=device)
     elif name in MODEL_CLASSES:
         model = MODEL_CLASSES[name]().fit(train)
     else:
@@ -64,19 +64,19 @@ def fit_timed(name: str, train, task: str, seed: int):
     return model, time.perf_counter() - start
 
 
-def seed_split_benchmark(names, seeds) -> dict:
+def seed_split_benchmark(names, seeds, folder: Path = SEED_SPLIT, device: str = "auto") -> dict:
     import numpy as np
 
     from helpers.evaluate import hit_rate_from_ranks, ndcg_from_ranks, sampled_candidates, sampled_ranks
     from helpers.models import MODELS
 
-    train, test = read_seed_split(SEED_SPLIT)
+    train, test = read_seed_split(folder)
     cand = sampled_candidates(train, test, 99, seed=0)
     rows = {}
     for name in names:
         per_seed = []
         for seed in (seeds if name in MODELS else seeds[:1]):  # baselines are deterministic
-            model, seconds = fit_timed(name, train, "implicit", seed)
+            model, seconds = fit_timed(name, train, "implicit", seed, device)
             ranks = sampled_ranks(model, cand)
             per_seed.append({"seed": seed, "hr@10": float(hit_rate_from_ranks(ranks, 10).mean()),
                              "ndcg@10": float(ndcg_from_ranks(ranks, 10).mean()), "train_seconds": round(seconds, 1)})
@@ -87,13 +87,17 @@ def seed_split_benchmark(names, seeds) -> dict:
             "per_seed": per_seed,
             **{k: float(np.mean([r[k] for r in per_seed])) for k in ("hr@10", "ndcg@10", "train_seconds")},
         }
-    return {"data": str(SEED_SPLIT.relative_to(ROOT.parent)), "train_rows": int(len(train)),
+    try:
+        data = str(Path(folder).resolve().relative_to(ROOT.parent))
+    except ValueError:
+        data = str(folder)
+    return {"data": data, "train_rows": int(len(train)),
             "evaluation_rows": int(len(cand)),
             "protocol": "each held-out item vs 99 sampled unseen items (sampled_candidates seed 0); mean over seeds",
             "models": rows}
 
 
-def ml100k_benchmark(names, seed: int = 0) -> dict:
+def ml100k_benchmark(names, seed: int = 0, device: str = "auto") -> dict:
     import numpy as np
 
     from helpers.data import load
@@ -102,7 +106,7 @@ def ml100k_benchmark(names, seed: int = 0) -> dict:
     train, test = random_split(load("ml-100k", verbose=False), seed=0)  # 80,000 / 20,000 rows
     rows = {}
     for name in names:
-        model, seconds = fit_timed(name, train, "rating", seed)
+        model, seconds = fit_timed(name, train, "rating", seed, device)
         with warnings.catch_warnings():  # test items never rated in train get NaN; counted in scored_rows
             warnings.simplefilter("ignore", UserWarning)
             pred = model.score(test[["user_id", "item_id"]])
@@ -134,6 +138,9 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="collabnn", help="the neural model measured against the targets")
     p.add_argument("--compare", default="", help="comma-separated extra rows: mf, neumf, popular, ease, ...")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--seed-split", default=str(SEED_SPLIT),
+                   help="folder of the original notebook's split (default: ../shared/data/ml-latest-small-seed-split)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (neural models)")
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
 
@@ -145,23 +152,24 @@ def main(argv=None) -> int:
     section = {
         "command": "benchmarks/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": args.threads, "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(), "cuda": torch.cuda.is_available(),
+                    "processor": platform.processor() or platform.machine(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                     "note": "shared machine: other jobs may have been running; times are wall clock"},
         "targets": TARGETS, "model": args.model, "seeds": seeds,
     }
     from helpers.train import library_versions
 
     section["versions"] = library_versions()
-    if (SEED_SPLIT / "train.csv").exists():
-        print(f"seed split ({SEED_SPLIT}), implicit task, seeds {seeds}:", flush=True)
-        section["seed_split"] = seed_split_benchmark(names, seeds)
+    folder = Path(args.seed_split)
+    if (folder / "train.csv").exists():
+        print(f"seed split ({folder}), implicit task, seeds {seeds}:", flush=True)
+        section["seed_split"] = seed_split_benchmark(names, seeds, folder, args.device)
     else:
-        print(f"SKIPPED the seed-split benchmark: {SEED_SPLIT} is absent (it ships only with the project's "
+        print(f"SKIPPED the seed-split benchmark: {folder} is absent (it ships only with the project's "
               "shared folder, next to this repository)", flush=True)
         section["seed_split"] = None
     rating_names = [n for n in names if n in ("collabnn", "mf", "neumf")]
     print("ml-100k, rating task:", flush=True)
-    section["ml100k_rating"] = ml100k_benchmark(rating_names)
+    section["ml100k_rating"] = ml100k_benchmark(rating_names, device=args.device)
     write_results(section, Path(args.out))
 
     print(f"\n{'benchmark':34} {'model':10} {'HR@10':>7} {'NDCG@10':>8} {'RMSE':>7} {'train s':>8}")

@@ -162,8 +162,18 @@ def _data(size: float, seed: int):
 
 
 def _model_config(opts: dict, sparse: bool, epochs: int) -> dict:
+    # loss "bce": the issue's epoch (every positive + 4 negatives); it is also what the default loss "auto"
+    # picks at Electronics' size (users x items far above helpers.train.CATALOGUE_BUDGET)
     return {"epochs": epochs, "batch_size": opts["batch_size"], "seed": opts["seed"], "device": opts["device"],
-            "sparse": sparse, "neg_ratio": NEG_RATIO}
+            "sparse": sparse, "neg_ratio": NEG_RATIO, "loss": "bce"}
+
+
+def _auto_loss(model) -> str:
+    """What the model's default loss "auto" resolves to on this data (users x items vs the budget)."""
+    from helpers.train import CATALOGUE_BUDGET
+
+    fits = model.n_users * model.n_items <= CATALOGUE_BUDGET
+    return "multinomial" if fits and model.supports_catalogue_loss() else "bce"
 
 
 def _set_threads(opts: dict) -> int:
@@ -274,8 +284,12 @@ def worker_fast(size: float, opts: dict) -> dict:
         "samples_per_epoch": int(samples), "fit_total_s": round(fit_s, 2), "setup_s": round(fit_s - train_s, 2),
         "epoch_s": round(train_s / opts["epochs"], 2), "samples_per_s": round(samples * opts["epochs"] / train_s),
         "parameters": int(model.n_parameters), "train_peak_rss_gb": mem.peak_gb(),
-        "device": model.metadata.get("device"),
+        "device": model.metadata.get("device"), "loss": model.config["loss"],
+        "auto_loss_would_be": _auto_loss(model),
     })
+    if torch.cuda.is_available() and str(model.metadata.get("device", "")).startswith("cuda"):
+        out["cuda_peak_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
+        out["cuda_device"] = torch.cuda.get_device_name(0)
 
     # ---- exact top-10 over the whole catalogue for held-out users
     rng = np.random.default_rng(opts["seed"])

@@ -2,6 +2,7 @@
 
     python -m helpers train --train TRAIN.csv --out MODEL.pth [--task implicit|rating] [--model NAME]
                             [--epochs N] [--seed N] [--device auto|cpu|cuda] [--lr X] [--wd X]
+                            [--loss auto|multinomial|bce|softmax|bpr]
     python -m helpers score --model MODEL.pth --pairs PAIRS.csv --out SCORES.csv
     python -m helpers recommend --model MODEL.pth --k 10 --out RECS.csv [--users USERS.csv] [--exclude TRAIN.csv]
 
@@ -43,7 +44,7 @@ def cmd_train(args) -> None:
               file=sys.stderr)
     model = train_model(train, args.model or DEFAULT_MODEL, task=args.task, epochs=args.epochs, seed=args.seed,
                         device=args.device, lr=args.lr, wd=args.wd, batch_size=args.batch_size,
-                        progress=args.progress)
+                        loss=args.loss, progress=args.progress)
     model.metadata.update(dataset=f"csv:{args.train}", split="given")
     model.save(args.out)
     m = model.metadata
@@ -98,6 +99,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=None, help="default: the model's default")
     t.add_argument("--wd", type=float, default=None, help="weight decay; default: the model's default")
     t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--loss", default=None, choices=["auto", "multinomial", "bce", "softmax", "bpr"],
+                   help="implicit task; default: the model's (collabnn: auto = multinomial over the catalogue when "
+                        "users x items is small enough, else bce with 4 sampled negatives)")
     t.add_argument("--progress", action="store_true", help="show fastai's progress bars")
     t.set_defaults(func=cmd_train)
     s = sub.add_parser("score", help="score (user_id, item_id) pairs")

@@ -71,7 +71,8 @@ class RankShard:
     so the N shards of a step are disjoint, equal in size (batch_size divisible by N) and together
     the global batch a single process would use. Same number of batches on every rank (no DDP hang).
     With grouped batches (`TensorBatches(grouped=True)`, the ranking losses) whole groups of
-    1 positive + its negatives are dealt out instead of rows, so no group is split across ranks.
+    1 positive + its negatives are dealt out instead of rows, so no group is split across ranks; with
+    batches of users (`UserBatches`, the multinomial objective) users are dealt out with their targets.
     """
 
     def __init__(self, base, rank: int, world_size: int):
@@ -90,6 +91,10 @@ class RankShard:
         return self
 
     def __iter__(self):
+        if not hasattr(self.base, "epoch_tensors"):  # UserBatches (multinomial objective): deal out users
+            for x, y in self.base:
+                yield x[self.rank::self.world_size], y[self.rank::self.world_size]
+            return
         x, y = self.base.epoch_tensors()
         bs, g = self.base.bs, getattr(self.base, "group", 1)
         for b in range(len(self.base)):
@@ -214,6 +219,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--batch-size", type=int, help="global batch size (split across the processes)")
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--loss", default=None, help="implicit task: auto (default) | multinomial | bce | softmax | bpr")
     parser.add_argument("--sparse", action=argparse.BooleanOptionalAction, default=None,
                         help="sparse embedding gradients + LazyAdam (CPU/gloo only)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (each process takes GPU LOCAL_RANK)")
@@ -230,7 +236,7 @@ def main(argv=None) -> int:
     train = read_interactions_csv(args.train, "training data")
     valid = read_interactions_csv(args.valid, "validation data") if args.valid else None
     config = {"epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
-              "sparse": args.sparse, "device": args.device}
+              "sparse": args.sparse, "device": args.device, "loss": args.loss}
     try:
         model = train_distributed(train, args.model, args.task, valid=valid, **config)
         if rank == 0:

@@ -103,9 +103,12 @@ def load_or_train(name: str, train: pd.DataFrame, model_dir="model", seed: int =
 
 
 def item_embeddings(model: Recommender) -> pd.DataFrame | None:
-    """The model's item embedding table (rows indexed by item id), or None if it has none (baselines)."""
+    """The model's item embedding table (rows indexed by item id), or None if it has none (baselines).
+
+    The MLP branch's item table when the model has one (`item_emb`), else the GMF / dot-product factors
+    (`item_gmf`: the implicit CollabNN default has no MLP branch)."""
     module = getattr(model, "module", None)
-    table = getattr(module, "item_emb", None)
+    table = getattr(module, "item_emb", None) or getattr(module, "item_gmf", None)
     weight = getattr(table, "weight", None)
     if weight is None:
         return None

@@ -9,12 +9,21 @@ Entry points (see also `helpers.models`):
 
 Tasks:
 - "rating": mean squared error on the ratings, output squashed into y_range (fastai collab style);
-- "implicit": every observed (user, item) against `neg_ratio` negatives per positive, re-drawn every
-  epoch, vectorised, never an item of that user. `loss` (see `IMPLICIT_LOSSES`): "bce" binary
-  cross-entropy, each row on its own (target 1 / 0); "softmax" sampled softmax (listwise
-  cross-entropy of the positive within its group of 1 positive + `neg_ratio` negatives, no logQ
-  correction since negatives are uniform); "bpr" mean -log sigmoid(s_pos - s_neg) over the group.
-  The two ranking losses need batches of whole groups: `TensorBatches(..., grouped=True)`.
+- "implicit", `loss` (see `IMPLICIT_LOSSES`):
+  * "multinomial": batches of users; each user's training items are the targets of one softmax over
+    the whole catalogue (the multinomial likelihood of Mult-DAE / Mult-VAE, Liang et al. 2018), the
+    user's history going into the user vector with `history_dropout` of its items hidden at each
+    pass (the denoising). Needs a score that is a dot product over the catalogue (`CollabNN` with
+    `layers=[]`, `mf`) and costs users x items per epoch (`UserBatches`, `multinomial_nll`).
+  * "bce": every observed (user, item) against `neg_ratio` negatives per positive, re-drawn every
+    epoch, vectorised, never an item of that user; binary cross-entropy, each row on its own;
+  * "softmax" sampled softmax (listwise cross-entropy of the positive within its group of
+    1 positive + `neg_ratio` negatives, no logQ correction since negatives are uniform); "bpr" mean
+    -log sigmoid(s_pos - s_neg) over the group. These two need batches of whole groups:
+    `TensorBatches(..., grouped=True)`;
+  * "auto" (the default of collabnn): "multinomial" when the model allows it and users x items
+    <= `CATALOGUE_BUDGET`, else "bce". Keys left unset (None) in a model's defaults (epochs, lr,
+    wd, batch size, ...) are then filled from the model's `loss_defaults` for the chosen loss.
 
 Device: "auto" takes CUDA when present (then pinned host memory and bf16/fp16 mixed precision),
 else the CPU; chosen once per fit. Seeds: Python's random, numpy and torch, from `seed`.
@@ -31,12 +40,19 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-TASKS = {"implicit": "binary cross-entropy (or loss='softmax' / 'bpr') vs sampled negatives (score = logit)",
+TASKS = {"implicit": "multinomial softmax over the catalogue, or binary cross-entropy (softmax / bpr) vs sampled "
+                     "negatives (score = logit)",
          "rating": "mean squared error on ratings (score = predicted rating in y_range)"}
 DEVICES = ["auto", "cpu", "cuda"]
-IMPLICIT_LOSSES = {"bce": "binary cross-entropy per row (pointwise)",
+IMPLICIT_LOSSES = {"auto": "multinomial when the model allows it and users x items <= CATALOGUE_BUDGET, else bce",
+                   "multinomial": "per user, softmax over the whole catalogue of the user's items (Mult-DAE)",
+                   "bce": "binary cross-entropy per row (pointwise)",
                    "softmax": "sampled softmax: cross-entropy of the positive among its 1 + neg_ratio group",
                    "bpr": "BPR: mean -log sigmoid(positive - negative) over the group"}
+# "auto" takes the multinomial objective up to this many (user, item) scores per epoch: about 8 GFLOP
+# per 10^6 pairs at 128 factors, i.e. well under a minute per epoch on a laptop CPU; beyond it, the
+# sampled negatives of "bce" cost (1 + neg_ratio) scores per interaction instead.
+CATALOGUE_BUDGET = 2 * 10**8
 
 
 # --------------------------------------------------------------------------- config, device, seeds
@@ -200,6 +216,92 @@ class TensorBatches:
             yield x[b * self.bs:(b + 1) * self.bs], y[b * self.bs:(b + 1) * self.bs]
 
 
+class UserBatches:
+    """Mini-batches of users for the multinomial objective: `(users [B] long, targets [B, n_items] float)`.
+
+    `targets` is the multi-hot row of each user's items (their training items; for validation, their
+    held-out items), built per batch from a CSR (`indptr`, `indices`), so memory follows the batch.
+    Users are shuffled every pass with a seeded permutation; users without targets are skipped.
+    """
+
+    n_inp = 1
+
+    def __init__(self, indptr, indices, n_items: int, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 device="cpu"):
+        self.indptr = torch.as_tensor(np.asarray(indptr, dtype=np.int64))
+        self.indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        self.n_items = int(n_items)
+        self.users = torch.nonzero(self.indptr[1:] > self.indptr[:-1]).view(-1)
+        self.bs, self.shuffle, self.seed = max(1, int(batch_size)), shuffle, seed
+        self.device = torch.device(device)
+        self.epoch = 0
+
+    @property
+    def n(self) -> int:
+        """Users per pass."""
+        return len(self.users)
+
+    def __len__(self) -> int:
+        return (self.n + self.bs - 1) // self.bs
+
+    def to(self, device) -> "UserBatches":
+        self.device = torch.device(device)
+        return self
+
+    def targets(self, users: torch.Tensor) -> torch.Tensor:
+        start, stop = self.indptr[users], self.indptr[users + 1]
+        lens = stop - start
+        offsets = torch.cumsum(lens, 0) - lens
+        flat = torch.arange(int(lens.sum())) - torch.repeat_interleave(offsets - start, lens)
+        y = torch.zeros(len(users), self.n_items)
+        y[torch.repeat_interleave(torch.arange(len(users)), lens), self.indices[flat]] = 1.0
+        return y
+
+    def __iter__(self):
+        users = self.users
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            users = users[torch.randperm(len(users), generator=gen)]
+        self.epoch += 1
+        cuda = self.device.type == "cuda"
+        for b in range(len(self)):
+            ub = users[b * self.bs:(b + 1) * self.bs]
+            y = self.targets(ub)
+            if cuda:
+                ub, y = ub.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(self.device, non_blocking=True)
+            yield ub, y
+
+
+def multinomial_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Multinomial negative log-likelihood: -sum(target * log_softmax(scores over the catalogue)) / sum(target),
+    i.e. the mean over a batch's (user, item) targets of -log p(item | user)."""
+    logp = torch.log_softmax(pred.float(), dim=1)
+    return -(logp * target).sum() / target.sum().clamp(min=1)
+
+
+class CatalogueScores(torch.nn.Module):
+    """What the fastai Learner trains under the multinomial objective: users [B] -> scores [B, n_items]
+    (`module.catalogue_logits`); the parameters are the wrapped module's own."""
+
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, users: torch.Tensor) -> torch.Tensor:
+        return self.module.catalogue_logits(users)
+
+
+def resolve_loss(model, n_users: int, n_items: int) -> str:
+    """The implicit-task loss `model` trains with: its `loss` key, "auto" resolved (see IMPLICIT_LOSSES)."""
+    loss = model.config.get("loss") or "auto"
+    if loss not in IMPLICIT_LOSSES:
+        raise ValueError(f"unknown loss {loss!r} for the implicit task; choose one of {list(IMPLICIT_LOSSES)}")
+    if loss != "auto":
+        return loss
+    fits = int(n_users) * int(n_items) <= CATALOGUE_BUDGET
+    return "multinomial" if fits and model.supports_catalogue_loss() else "bce"
+
+
 def bce_with_logits(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy on logits (implicit task)."""
     return F.binary_cross_entropy_with_logits(pred.float().view(-1), target.float().view(-1))
@@ -234,9 +336,12 @@ class GroupRankingLoss:
 
 
 def implicit_loss(kind: str = "bce", neg_ratio: int = 4):
-    """The loss function for the implicit task (see `IMPLICIT_LOSSES`)."""
-    if kind not in IMPLICIT_LOSSES:
-        raise ValueError(f"unknown loss {kind!r} for the implicit task; choose one of {list(IMPLICIT_LOSSES)}")
+    """The loss function for the implicit task (see `IMPLICIT_LOSSES`; "auto" must be resolved first)."""
+    if kind not in IMPLICIT_LOSSES or kind == "auto":
+        raise ValueError(f"unknown loss {kind!r} for the implicit task; choose one of "
+                         f"{[k for k in IMPLICIT_LOSSES if k != 'auto']} (resolve 'auto' with resolve_loss)")
+    if kind == "multinomial":
+        return multinomial_nll
     return bce_with_logits if kind == "bce" else GroupRankingLoss(kind, 1 + int(neg_ratio))
 
 
@@ -245,9 +350,18 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(pred.float().view(-1), target.float().view(-1))
 
 
+def _csr(users, items, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, indices) of the distinct (user, item) pairs, items sorted within each user."""
+    codes = np.unique(np.asarray(users, dtype=np.int64) * n_items + np.asarray(items, dtype=np.int64))
+    return np.r_[0, np.cumsum(np.bincount(codes // n_items, minlength=n_users))], codes % n_items
+
+
 def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size: int, neg_ratio: int = 4,
-                      seed: int = 0, device="cpu", valid=None, grouped: bool = False):
+                      seed: int = 0, device="cpu", valid=None, grouped: bool = False, multinomial: bool = False):
     """fastai DataLoaders: the training batches and (optional) validation batches.
+
+    multinomial: batches of users (`UserBatches`), targets = each user's items; validation batches
+    hold the users of `valid` with their held-out items as targets.
 
     grouped: batches of whole (1 positive + neg_ratio negatives) groups, training and validation
     alike (implicit task, for the ranking losses).
@@ -258,6 +372,15 @@ def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size
     """
     from fastai.data.core import DataLoaders
 
+    if multinomial:
+        n_users = int(max(users.max(initial=-1), valid[0].max(initial=-1) if valid is not None else -1)) + 1
+        train_dl = UserBatches(*_csr(users, items, n_users, n_items), n_items, batch_size, shuffle=True, seed=seed,
+                               device=device)
+        if valid is None or len(valid[0]) == 0:
+            valid_dl = TensorBatches([], [], [], batch_size, device=device)
+        else:
+            valid_dl = UserBatches(*_csr(valid[0], valid[1], n_users, n_items), n_items, batch_size, device=device)
+        return DataLoaders(train_dl, valid_dl, device=device)
     if task == "implicit":
         sampler = NegativeSampler(users, items, n_items, neg_ratio)
         train_dl = TensorBatches(users, items, np.ones(len(users), np.float32), batch_size, shuffle=True,
@@ -365,6 +488,9 @@ def build_learner(model, users, items, ratings, valid=None):
     from fastai.optimizer import Adam
 
     cfg = model.config
+    if model.task == "implicit":
+        cfg["loss"] = resolve_loss(model, model.n_users, model.n_items)
+    model.fill_loss_defaults()
     device = resolve_device(cfg.get("device", "auto"))
     seed_everything(int(cfg["seed"]))
     model.module = model.build_module()
@@ -380,10 +506,13 @@ def build_learner(model, users, items, ratings, valid=None):
         raise ValueError(f"loss {loss!r} is for the implicit task; the rating task uses 'mse' (or leave loss unset)")
     neg_ratio = int(cfg.get("neg_ratio", 4))
     loss_func = implicit_loss(loss, neg_ratio) if model.task == "implicit" else mse
+    multinomial = loss == "multinomial"
     dls = build_dataloaders(users, items, ratings, model.n_items, model.task, int(cfg["batch_size"]),
-                            neg_ratio, int(cfg["seed"]), device, valid, grouped=loss in ("softmax", "bpr"))
+                            neg_ratio, int(cfg["seed"]), device, valid, grouped=loss in ("softmax", "bpr"),
+                            multinomial=multinomial)
     sparse = bool(cfg.get("sparse", False))
-    learn = Learner(dls, model.module.to(device),
+    net = CatalogueScores(model.module) if multinomial else model.module
+    learn = Learner(dls, net.to(device),
                     loss_func=loss_func,
                     opt_func=lazy_adam if sparse else Adam, wd=float(cfg["wd"]), lr=float(cfg["lr"]),
                     metrics=[rmse] if model.task == "rating" and valid is not None else [],
@@ -453,6 +582,19 @@ def train_model(train: pd.DataFrame, model: str | None = None, task: str = "impl
     return make_model(model, task=task, **config).fit(train, valid=valid)
 
 
+def resolved_config(model, train: pd.DataFrame) -> dict:
+    """The configuration `model.fit(train)` will use: loss "auto" resolved for this data's users x items and the
+    keys left None filled from the model's `loss_defaults`. Neither `model` nor `train` is changed."""
+    from helpers.models import MODELS
+
+    probe = MODELS[model.name](**model.config)
+    if probe.task == "implicit":
+        n_users, n_items = train["user_id"].nunique(), train["item_id"].nunique()
+        probe.config["loss"] = resolve_loss(probe, n_users, n_items)
+    probe.fill_loss_defaults()
+    return dict(probe.config)
+
+
 def find_lr(model, train: pd.DataFrame, valid: pd.DataFrame | None = None, show_plot: bool = True,
             num_it: int = 100) -> float:
     """fastai's `lr_find` on an untrained copy of `model` (its weights are not touched); the valley suggestion."""
@@ -476,7 +618,7 @@ NOTEBOOK_PARAMETERS = {
 
 
 def check_parameters(dataset: str, split: str, model: str, task: str, device: str, epochs=None, lr=None,
-                     wd=None, emb_size=None, layers=None, seed: int = 0, sample: int = 0) -> dict:
+                     wd=None, emb_size=None, layers=None, seed: int = 0, sample: int = 0, loss=None) -> dict:
     """Validate training.ipynb's parameters (one-line ValueError naming the allowed values); returns
     the model keyword arguments (None values dropped, so the model's defaults apply)."""
     from helpers.data import DATASETS
@@ -501,9 +643,15 @@ def check_parameters(dataset: str, split: str, model: str, task: str, device: st
             raise ValueError(f"{key} must be a non-negative number or None, got {value!r}")
     if layers is not None and (not isinstance(layers, (list, tuple)) or not all(isinstance(w, int) and w > 0 for w in layers)):
         raise ValueError(f"LAYERS must be a list of positive integers or None, got {layers!r}")
-    kwargs = dict(epochs=epochs, lr=lr, wd=wd, emb_size=emb_size, layers=layers, seed=seed, device=device)
+    if loss is not None and (task != "implicit" or loss not in IMPLICIT_LOSSES):
+        raise ValueError(f"LOSS {loss!r} is not an implicit-task loss; choose one of {list(IMPLICIT_LOSSES)} "
+                         "with TASK 'implicit', or None")
+    kwargs = dict(epochs=epochs, lr=lr, wd=wd, emb_size=emb_size, layers=layers, seed=seed, device=device, loss=loss)
     if layers is not None and "layers" not in MODELS[model].module_keys:
         raise ValueError(f"MODEL {model!r} has no hidden layers; set LAYERS = None")
+    effective_layers = layers if layers is not None else MODELS[model].defaults[task].get("layers")
+    if emb_size is not None and "gmf_size" in MODELS[model].module_keys and not effective_layers:
+        kwargs["gmf_size"] = kwargs.pop("emb_size")  # no MLP: the width is the GMF branch's
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     make_model(model, task=task, **kwargs)  # rejects anything the model does not accept
     return kwargs

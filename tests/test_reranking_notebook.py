@@ -165,7 +165,9 @@ def test_item_embeddings_of_a_neural_model_feed_embedding_mmr():
                           "item_category": ["A", "B", "B", "C"]})
     model = make_model("collabnn", epochs=0, emb_size=8).fit(train)  # built, not trained: enough for shapes
     emb = rx.item_embeddings(model)
-    assert list(emb.index) == ["a", "b", "c"] and emb.shape == (3, 8)
+    assert list(emb.index) == ["a", "b", "c"] and emb.shape == (3, 128)   # the default: GMF factors, no MLP
+    mlp = make_model("collabnn", epochs=0, emb_size=8, layers=[4]).fit(train)
+    assert rx.item_embeddings(mlp).shape == (3, 8)                         # with an MLP branch: its item table
     assert rx.item_embeddings(MostPopular().fit(train)) is None
     ctx = rerank.build_context(train, embeddings=emb)
     cand = pd.DataFrame({"user_id": "u2", "item_id": ["a", "c", "b"], "score": [3.0, 2.0, 1.0]})

@@ -1,6 +1,9 @@
 """training.ipynb through papermill with 1 epoch on a small sample, into temporary folders; and its shape
 (thin, one tagged parameters cell, kernelspec)."""
 import json
+
+import numpy as np
+import pandas as pd
 from pathlib import Path
 
 import nbformat
@@ -11,7 +14,7 @@ from helpers.reports import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "training.ipynb"
-PARAMETERS = ["DATASET", "SPLIT", "MODEL", "TASK", "EPOCHS", "LR", "WD", "EMB_SIZE", "LAYERS", "SEED", "DEVICE",
+PARAMETERS = ["DATASET", "SPLIT", "MODEL", "TASK", "EPOCHS", "LR", "WD", "EMB_SIZE", "LAYERS", "LOSS", "SEED", "DEVICE",
               "SAMPLE", "OUTPUT_DIR", "DATA_DIR", "MODEL_DIR"]
 
 
@@ -43,7 +46,11 @@ def test_training_notebook_smoke(tmp_path, monkeypatch):
     assert 2500 <= s["train_rows"] + s["evaluation_rows"] <= 3500 and 0.15 < s["evaluation_share"] < 0.25
     assert s["evaluation_users_in_train"] == s["evaluation_users"]
     assert (data_dir / "train.csv").exists() and (data_dir / "evaluation.csv").exists()
-    assert len(m["losses"]["train_loss"]) == 1 and 0.3 < m["final_train_loss"] < 0.8  # BCE, ln 2 = 0.69 at start
+    # the default objective on this sample: multinomial over the catalogue, ln(n_items) for the uniform start
+    assert m["config"]["loss"] == "multinomial" and m["config"]["epochs"] == 1
+    n_items = pd.read_csv(data_dir / "train.csv", dtype=str)["item_id"].nunique()
+    assert len(m["losses"]["train_loss"]) == 1 and 0 < m["final_train_loss"] < np.log(n_items) + 0.1
+    assert np.isfinite(m["final_valid_loss"])
     assert 0 <= m["evaluation"]["hr@10"] <= 1 and m["evaluation"]["n_negatives"] == 99
     assert m["n_parameters"] > 10_000 and 1e-7 < m["lr_find_valley"] < 10
     for fig in ("training_lr_find.png", "training_losses.png"):

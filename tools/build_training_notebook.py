@@ -31,8 +31,9 @@ cells = [
          "EPOCHS = None  # a positive int; None: the model's default; smoke tests: 1\n"
          "LR = None  # maximum learning rate of the one-cycle schedule; None: the model's default\n"
          "WD = None  # weight decay; None: the model's default\n"
-         "EMB_SIZE = None  # embedding width; None: the model's default (64)\n"
-         "LAYERS = None  # hidden widths of the MLP, e.g. [64] or [128, 64]; None: the model's default (mf has none)\n"
+         "EMB_SIZE = None  # embedding width (collabnn without MLP: its GMF factors); None: the model's default\n"
+         "LAYERS = None  # hidden widths of the concat-MLP, e.g. [64] or [128, 64]; None: the model's default (collabnn implicit: none)\n"
+         "LOSS = None  # implicit task: auto | multinomial | bce | softmax | bpr; None: the model's default (collabnn: auto)\n"
          "SEED = 0  # seed of the user sample, the split, the initial weights, the negatives and the shuffling\n"
          'DEVICE = "auto"  # auto (CUDA when present) | cpu | cuda\n'
          "SAMPLE = 0  # interactions to keep (whole users, drawn at random); 0: all. Smoke tests: 3000\n"
@@ -46,7 +47,7 @@ cells = [
        "`SAMPLE` interactions of whole users, and split. The two files written here are what the evaluation "
        "and re-ranking notebooks read, so every notebook works on the same split."),
     code("model_kwargs = train.check_parameters(DATASET, SPLIT, MODEL, TASK, DEVICE, epochs=EPOCHS, lr=LR, wd=WD,\n"
-         "                                      emb_size=EMB_SIZE, layers=LAYERS, seed=SEED, sample=SAMPLE)\n"
+         "                                      emb_size=EMB_SIZE, layers=LAYERS, loss=LOSS, seed=SEED, sample=SAMPLE)\n"
          "figures = Path(OUTPUT_DIR) / \"figures\"\n"
          "figures.mkdir(parents=True, exist_ok=True)\n"
          "df = data.sample_users(data.load(DATASET), SAMPLE, seed=SEED)\n"
@@ -64,12 +65,18 @@ cells = [
          "suggested_lr = train.find_lr(model, train_df)\n"
          "plt.gcf().savefig(figures / \"training_lr_find.png\", dpi=100, bbox_inches=\"tight\")\n"
          "plt.show()\n"
-         "print(f\"lr_find valley: {suggested_lr:.2e}; learning rate used: {model.config['lr']:.2e}\")"),
+         "planned = train.resolved_config(model, train_df)\n"
+         "print(f\"lr_find valley: {suggested_lr:.2e}; learning rate used: {planned['lr']:.2e} \"\n"
+         "      f\"(loss {planned.get('loss') or 'mse'}, {planned['epochs']} epochs, batch {planned['batch_size']})\")"),
     md("## Training\n\n"
        "`fit_one_cycle` warms the learning rate up and anneals it down over the epochs, with weight decay. "
-       "The evaluation interactions serve as validation data: for the implicit task each one is paired with "
-       "sampled negatives (drawn once) so that the validation loss is the same binary cross-entropy as the "
-       "training loss. fastai's table shows both per epoch."),
+       "The evaluation interactions serve as validation data, scored with the training loss. With the "
+       "default implicit objective (`loss=\"auto\"`, multinomial on a catalogue of this size) each batch is a "
+       "set of users, each user's items are the targets of one softmax over the whole catalogue, and 70% of "
+       "the user's history is hidden from the user vector at every pass; the validation loss is then the mean "
+       "negative log-likelihood of each held-out item given the user's full training history. With "
+       "`loss=\"bce\"` each evaluation interaction is paired with sampled negatives (drawn once) instead. "
+       "fastai's table shows both losses per epoch."),
     code("model.fit(train_df, valid=eval_df)\n"
          "model.losses"),
     md("## Training and validation loss per epoch\n\n"
@@ -77,14 +84,19 @@ cells = [
        "over-fitting (more weight decay or fewer epochs); two curves that stay high together mean the model "
        "under-fits (more epochs, a higher learning rate or wider embeddings)."),
     code("ax = model.losses.plot(x=\"epoch\", y=[\"train_loss\", \"valid_loss\"], marker=\"o\", figsize=(6, 4))\n"
-         "ax.set(xlabel=\"epoch\", ylabel=\"binary cross-entropy\" if TASK == \"implicit\" else \"mean squared error\",\n"
+         "loss_names = {\"multinomial\": \"multinomial NLL per item\", \"bce\": \"binary cross-entropy\",\n"
+         "              \"softmax\": \"sampled softmax\", \"bpr\": \"BPR loss\", None: \"mean squared error\"}\n"
+         "ax.set(xlabel=\"epoch\", ylabel=loss_names.get(model.config.get(\"loss\") if TASK == \"implicit\" else None),\n"
          "       title=f\"{MODEL} ({TASK}) on {DATASET}\")\n"
          "ax.figure.savefig(figures / \"training_losses.png\", dpi=100, bbox_inches=\"tight\")\n"
          "plt.show()"),
     md("## The model\n\n"
        "The layers and the number of trainable parameters. Most parameters sit in the embedding tables (one "
-       "row per user and per item); the MLP is small. The first MLP layer is split into a user part and an item "
-       "part, which is the same as one layer on the concatenation but lets full ranking compute each part once."),
+       "row per user and per item). The implicit default has no MLP branch (`layers=[]`): its score is the GMF "
+       "dot product of a user vector (the user's embedding plus the pooled embeddings of their items) with the "
+       "item's embedding, plus biases, which the catalogue-wide softmax needs; `LAYERS = [64]` adds the concat-MLP "
+       "(trained with `loss=\"bce\"`), whose first layer is split into a user part and an item part: the same as "
+       "one layer on the concatenation, but full ranking computes each part once."),
     code("print(model.summary())"),
     md("## Held-out accuracy, saving, recording\n\n"
        "A first look at accuracy on the evaluation interactions (the evaluation notebook compares models "
