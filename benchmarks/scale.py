@@ -54,6 +54,7 @@ DEFAULTS = {
                                  # the first one is the headline
     "naive_users": 500,         # naive full scoring: users timed, extrapolated to 10,000
     "naive_steps": 20,          # naive dense training: batches timed, extrapolated to an epoch
+    "layers": "",               # CollabNN's MLP widths, comma-separated (e.g. 64); empty: the default (no MLP branch)
     "seed": 0,                  # data, split, model and user sample
     "device": "auto",           # auto | cpu | cuda
     "threads": 0,               # torch threads; 0 = the cores this process may use
@@ -67,12 +68,11 @@ TARGETS = {"epoch_s": 60.0, "peak_rss_gb": 4.0, "rank_s_per_10k_users": 30.0}
 WORKER_ENV = {
     # passive OpenMP waiting: on a shared CPU, spinning threads slowed training steps 5-8x in our runs
     "OMP_WAIT_POLICY": "PASSIVE",
-    # glibc malloc: the ~1 MB buffers the sparse steps allocate and free every batch fragment the heap,
-    # and the resident size grew ~1.6 MB per batch (5.8 GB peak at full size instead of 3.7 GB). Two
-    # arenas kept it flat in 2 of 3 full-size runs (3.7 GB), not in the third (5.8 GB);
-    # MALLOC_MMAP_THRESHOLD_=131072 keeps it flat always (3.5 GB) but made the steps ~45% slower.
-    "MALLOC_ARENA_MAX": "2",
 }
+# No malloc tuning here any more: the ~1 MB buffers that sparse steps allocate and free every batch used
+# to fragment glibc's heap (resident size +1.6 MB per batch, 3.7-5.8 GB peak at full size, MALLOC_ARENA_MAX=2
+# only sometimes helping); helpers.train.release_freed_memory (malloc_trim every 20 batches, in every
+# CPU training) keeps it flat, so the benchmark measures what a user's plain process gets.
 NEG_RATIO = 4  # negatives per positive in the implicit task (the model's default; the issue's "4 negatives")
 
 
@@ -164,8 +164,11 @@ def _data(size: float, seed: int):
 def _model_config(opts: dict, sparse: bool, epochs: int) -> dict:
     # loss "bce": the issue's epoch (every positive + 4 negatives); it is also what the default loss "auto"
     # picks at Electronics' size (users x items far above helpers.train.CATALOGUE_BUDGET)
-    return {"epochs": epochs, "batch_size": opts["batch_size"], "seed": opts["seed"], "device": opts["device"],
-            "sparse": sparse, "neg_ratio": NEG_RATIO, "loss": "bce"}
+    config = {"epochs": epochs, "batch_size": opts["batch_size"], "seed": opts["seed"], "device": opts["device"],
+              "sparse": sparse, "neg_ratio": NEG_RATIO, "loss": "bce"}
+    if opts.get("layers"):
+        config["layers"] = [int(w) for w in str(opts["layers"]).split(",") if w.strip()]
+    return config
 
 
 def _auto_loss(model) -> str:

@@ -1,5 +1,7 @@
 """Training: negatives, batches, seeds, devices, parameter checks, and a planted preference that the
 model must find (clearly better than popularity)."""
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -272,3 +274,17 @@ def test_multinomial_default_learns_the_planted_preference_with_a_validation_los
     assert losses["train_loss"].iloc[-1] < losses["train_loss"].iloc[0]
     # measured (defaults: 50 epochs of 128 users; training seeds 0, 1, 2): 0.71, 0.72, 0.71; popularity 0.096
     assert hr > 0.45, hr
+
+
+def test_cpu_training_returns_freed_memory_every_20_batches(monkeypatch):
+    import helpers.train as tr
+
+    if sys.platform.startswith("linux"):
+        assert callable(tr._glibc_malloc_trim())     # the real one, on glibc
+    calls = []
+    monkeypatch.setattr(tr, "_glibc_malloc_trim", lambda: (lambda pad: calls.append(pad) or 1))
+    train, _ = planted(n_users=80)   # 80 users x 11 items x (1 + 4) rows = 4,400 rows: 68 batches of 64
+    model = train_model(train, "collabnn", loss="bce", epochs=1, batch_size=64, seed=0, device="cpu")
+    n_batches = len(model.learn.dls.train)
+    assert n_batches >= 60 and "ReleaseFreedMemory" in [type(c).__name__ for c in model.learn.cbs]
+    assert len(calls) == n_batches // 20 + 1 and set(calls) == {0}   # every 20 batches, and once after the fit
