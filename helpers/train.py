@@ -221,15 +221,19 @@ class UserBatches:
 
     `targets` is the multi-hot row of each user's items (their training items; for validation, their
     held-out items), built per batch from a CSR (`indptr`, `indices`), so memory follows the batch.
+    `exclude` (another CSR, for validation: the training items) marks items with -1: `multinomial_nll`
+    leaves them out of the softmax, as ranking leaves a user's known items out.
     Users are shuffled every pass with a seeded permutation; users without targets are skipped.
     """
 
     n_inp = 1
 
     def __init__(self, indptr, indices, n_items: int, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 device="cpu"):
+                 device="cpu", exclude=None):
         self.indptr = torch.as_tensor(np.asarray(indptr, dtype=np.int64))
         self.indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        self.exclude = (None if exclude is None else
+                        tuple(torch.as_tensor(np.asarray(a, dtype=np.int64)) for a in exclude))
         self.n_items = int(n_items)
         self.users = torch.nonzero(self.indptr[1:] > self.indptr[:-1]).view(-1)
         self.bs, self.shuffle, self.seed = max(1, int(batch_size)), shuffle, seed
@@ -248,13 +252,19 @@ class UserBatches:
         self.device = torch.device(device)
         return self
 
-    def targets(self, users: torch.Tensor) -> torch.Tensor:
-        start, stop = self.indptr[users], self.indptr[users + 1]
+    @staticmethod
+    def _pairs(indptr, indices, users):
+        start, stop = indptr[users], indptr[users + 1]
         lens = stop - start
         offsets = torch.cumsum(lens, 0) - lens
         flat = torch.arange(int(lens.sum())) - torch.repeat_interleave(offsets - start, lens)
+        return torch.repeat_interleave(torch.arange(len(users)), lens), indices[flat]
+
+    def targets(self, users: torch.Tensor) -> torch.Tensor:
         y = torch.zeros(len(users), self.n_items)
-        y[torch.repeat_interleave(torch.arange(len(users)), lens), self.indices[flat]] = 1.0
+        if self.exclude is not None:
+            y[self._pairs(*self.exclude, users)] = -1.0
+        y[self._pairs(self.indptr, self.indices, users)] = 1.0
         return y
 
     def __iter__(self):
@@ -274,9 +284,14 @@ class UserBatches:
 
 def multinomial_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Multinomial negative log-likelihood: -sum(target * log_softmax(scores over the catalogue)) / sum(target),
-    i.e. the mean over a batch's (user, item) targets of -log p(item | user)."""
-    logp = torch.log_softmax(pred.float(), dim=1)
-    return -(logp * target).sum() / target.sum().clamp(min=1)
+    i.e. the mean over a batch's (user, item) targets of -log p(item | user). Items whose target is -1
+    (validation: the user's training items) are left out of the softmax."""
+    pred = pred.float()
+    if (target < 0).any():
+        pred = pred.masked_fill(target < 0, float("-inf"))
+        target = target.clamp(min=0)
+    logp = torch.log_softmax(pred, dim=1)
+    return -(logp.masked_fill(target == 0, 0.0) * target).sum() / target.sum().clamp(min=1)
 
 
 class CatalogueScores(torch.nn.Module):
@@ -361,7 +376,8 @@ def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size
     """fastai DataLoaders: the training batches and (optional) validation batches.
 
     multinomial: batches of users (`UserBatches`), targets = each user's items; validation batches
-    hold the users of `valid` with their held-out items as targets.
+    hold the users of `valid` with their held-out items as targets, the training items left out of
+    the softmax (the held-out items compete with the items a recommendation could show).
 
     grouped: batches of whole (1 positive + neg_ratio negatives) groups, training and validation
     alike (implicit task, for the ranking losses).
@@ -379,7 +395,8 @@ def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size
         if valid is None or len(valid[0]) == 0:
             valid_dl = TensorBatches([], [], [], batch_size, device=device)
         else:
-            valid_dl = UserBatches(*_csr(valid[0], valid[1], n_users, n_items), n_items, batch_size, device=device)
+            valid_dl = UserBatches(*_csr(valid[0], valid[1], n_users, n_items), n_items, batch_size, device=device,
+                                   exclude=_csr(users, items, n_users, n_items))
         return DataLoaders(train_dl, valid_dl, device=device)
     if task == "implicit":
         sampler = NegativeSampler(users, items, n_items, neg_ratio)

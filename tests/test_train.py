@@ -288,3 +288,15 @@ def test_cpu_training_returns_freed_memory_every_20_batches(monkeypatch):
     n_batches = len(model.learn.dls.train)
     assert n_batches >= 60 and "ReleaseFreedMemory" in [type(c).__name__ for c in model.learn.cbs]
     assert len(calls) == n_batches // 20 + 1 and set(calls) == {0}   # every 20 batches, and once after the fit
+
+
+def test_validation_leaves_the_training_items_out_of_the_softmax():
+    from helpers.train import UserBatches, multinomial_nll
+
+    # user 0: trained on items 0, 1; held out item 2 (of 4)
+    loader = UserBatches(np.array([0, 1]), np.array([2]), 4, batch_size=8, exclude=(np.array([0, 2]), np.array([0, 1])))
+    (users, y), = list(loader)
+    assert y.tolist() == [[-1.0, -1.0, 1.0, 0.0]]
+    s = torch.tensor([[5.0, 5.0, 1.0, 0.0]])
+    want = -torch.log_softmax(torch.tensor([1.0, 0.0]), 0)[0]   # item 2 against item 3 only
+    assert torch.isclose(multinomial_nll(s, y), want)
