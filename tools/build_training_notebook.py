@@ -82,7 +82,11 @@ cells = [
     md("## Training and validation loss per epoch\n\n"
        "Both curves should fall. A validation loss that turns up while the training loss keeps falling is "
        "over-fitting (more weight decay or fewer epochs); two curves that stay high together mean the model "
-       "under-fits (more epochs, a higher learning rate or wider embeddings)."),
+       "under-fits (more epochs, a higher learning rate or wider embeddings). With the multinomial objective the "
+       "two curves are not on the same footing: training hides 70% of each user's history and spreads the "
+       "softmax over every item, validation sees the whole history and leaves the user's training items out of "
+       "the softmax (as recommending does), so the validation curve can sit below the training curve; what "
+       "matters is where it flattens."),
     code("ax = model.losses.plot(x=\"epoch\", y=[\"train_loss\", \"valid_loss\"], marker=\"o\", figsize=(6, 4))\n"
          "loss_names = {\"multinomial\": \"multinomial NLL per item\", \"bce\": \"binary cross-entropy\",\n"
          "              \"softmax\": \"sampled softmax\", \"bpr\": \"BPR loss\", None: \"mean squared error\"}\n"
