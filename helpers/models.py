@@ -70,6 +70,16 @@ class Bias(Embedding):
         return super().forward(idx).squeeze(-1)
 
 
+def csr_pairs(indptr: torch.Tensor, indices: torch.Tensor, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row in `users`, column) of every entry of the CSR rows `users` (`indptr`, `indices` as tensors),
+    vectorised: no loop over users. Rows in the order of `users`, columns in CSR order within a row."""
+    start, stop = indptr[users], indptr[users + 1]
+    lens = stop - start
+    offsets = torch.cumsum(lens, 0) - lens
+    flat = torch.arange(int(lens.sum()), device=users.device) - torch.repeat_interleave(offsets - start, lens)
+    return torch.repeat_interleave(torch.arange(len(users), device=users.device), lens), indices[flat]
+
+
 class History(nn.Module):
     """A user's items as part of the user's vector (FISM / SVD++ style "implicit feedback" term).
 
@@ -101,17 +111,13 @@ class History(nn.Module):
         `drop` > 0 hides each history item with that probability (torch's RNG) and normalises by
         the number kept: the denoising input of the multinomial objective (see `helpers.train`).
         """
-        start, stop = self.indptr[users], self.indptr[users + 1]
-        lens = stop - start
-        offsets = torch.cumsum(lens, 0) - lens
-        flat = torch.arange(int(lens.sum()), device=users.device) - torch.repeat_interleave(offsets - start, lens)
-        rows = torch.repeat_interleave(torch.arange(len(users), device=users.device), lens)
+        rows, cols = csr_pairs(self.indptr, self.indices, users)
         if drop > 0:
-            keep = torch.rand(len(flat), device=users.device) >= drop
-            flat, rows = flat[keep], rows[keep]
-            lens = torch.bincount(rows, minlength=len(users))
+            keep = torch.rand(len(rows), device=users.device) >= drop
+            rows, cols = rows[keep], cols[keep]
+        lens = torch.bincount(rows, minlength=len(users))
         scale = lens.clamp(min=1).float().pow(-self.alpha)
-        mat = torch.sparse_coo_tensor(torch.stack([rows, self.indices[flat]]), scale[rows],
+        mat = torch.sparse_coo_tensor(torch.stack([rows, cols]), scale[rows],
                                       (len(users), self.n_items), is_coalesced=True,
                                       check_invariants=False)
         with torch.autocast(device_type=users.device.type, enabled=False):  # sparse x dense stays float32
@@ -140,11 +146,7 @@ class History(nn.Module):
 
     def seen_pairs(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(row in `users`, item) of every history item of `users`."""
-        start, stop = self.indptr[users], self.indptr[users + 1]
-        lens = stop - start
-        offsets = torch.cumsum(lens, 0) - lens
-        flat = torch.arange(int(lens.sum()), device=users.device) - torch.repeat_interleave(offsets - start, lens)
-        return torch.repeat_interleave(torch.arange(len(users), device=users.device), lens), self.indices[flat]
+        return csr_pairs(self.indptr, self.indices, users)
 
 
 def _rescore_seen(module: nn.Module, users: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:

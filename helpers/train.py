@@ -252,19 +252,13 @@ class UserBatches:
         self.device = torch.device(device)
         return self
 
-    @staticmethod
-    def _pairs(indptr, indices, users):
-        start, stop = indptr[users], indptr[users + 1]
-        lens = stop - start
-        offsets = torch.cumsum(lens, 0) - lens
-        flat = torch.arange(int(lens.sum())) - torch.repeat_interleave(offsets - start, lens)
-        return torch.repeat_interleave(torch.arange(len(users)), lens), indices[flat]
-
     def targets(self, users: torch.Tensor) -> torch.Tensor:
+        from helpers.models import csr_pairs
+
         y = torch.zeros(len(users), self.n_items)
         if self.exclude is not None:
-            y[self._pairs(*self.exclude, users)] = -1.0
-        y[self._pairs(self.indptr, self.indices, users)] = 1.0
+            y[csr_pairs(*self.exclude, users)] = -1.0
+        y[csr_pairs(self.indptr, self.indices, users)] = 1.0
         return y
 
     def __iter__(self):
