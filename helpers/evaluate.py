@@ -598,7 +598,7 @@ def user_activity_buckets(train: pd.DataFrame, edges=None) -> pd.Series:
 # =========================================================================== evaluation.ipynb support
 ID_ALIASES = {"userId": "user_id", "movieId": "item_id", "itemId": "item_id", "genres": "item_category"}
 PARAMETER_DEFAULTS = {"DATASET": "ml-100k", "SPLIT": "random", "MODELS": ["popular", "itemknn", "ease", "bias", "mf", "collabnn",
-                                                                     "mf_rating", "collabnn_rating"],
+                                                                     "collabnn_mlp", "mf_rating", "collabnn_rating"],
                       "K": 10, "PROTOCOLS": PROTOCOLS, "N_NEGATIVES": 99, "SEED": 0, "SAMPLE": 0,
                       "DATA_DIR": "data", "MODEL_DIR": "model", "OUTPUT_DIR": "reports"}
 

@@ -505,6 +505,18 @@ class CollabNN(NeuralRecommender):
 
 
 @register
+class CollabNNMLP(CollabNN):
+    """CollabNN with the seeds' concat-MLP branch (widths [64]) fused with the GMF branch, the history term and
+    the biases, trained with binary cross-entropy against 4 sampled negatives: the implicit default of the
+    first version, kept by name so the structure the seeds describe is one word away and its cost shows
+    beside the default in evaluation.ipynb (on the seed split: HR@10 0.871, NDCG@10 0.641, 31 s)."""
+
+    name = "collabnn_mlp"
+    defaults = {"implicit": {**CollabNN.defaults["implicit"], "layers": [64], "loss": "bce"},
+                "rating": CollabNN.defaults["rating"]}
+
+
+@register
 class DotProductBias(NeuralRecommender):
     """Matrix factorisation with user and item biases (fastai's DotProductBias)."""
 
@@ -591,7 +603,7 @@ class NeuMF(CollabNN):
         return module
 
 
-MODELS = {cls.name: cls for cls in (CollabNN, DotProductBias, NeuMF)}
+MODELS = {cls.name: cls for cls in (CollabNN, CollabNNMLP, DotProductBias, NeuMF)}
 DEFAULT_MODEL = "collabnn"
 
 
@@ -600,5 +612,5 @@ def n_parameters(module: nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
 
 
-__all__ = ["Embedding", "Bias", "CollabNNModule", "DotProductBiasModule", "NeuralRecommender", "CollabNN",
+__all__ = ["Embedding", "Bias", "CollabNNModule", "DotProductBiasModule", "NeuralRecommender", "CollabNN", "CollabNNMLP",
            "DotProductBias", "NeuMF", "MODELS", "DEFAULT_MODEL", "n_parameters"]

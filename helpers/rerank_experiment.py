@@ -17,7 +17,7 @@ from helpers.recommender import Recommender, encode_ids, load_model
 from helpers.split import make_split
 
 BASELINE_MODELS = ["popular", "itemknn", "ease"]
-NEURAL_MODELS = ["collabnn", "mf", "neumf"]
+NEURAL_MODELS = ["collabnn", "collabnn_mlp", "mf", "neumf"]
 # the measures of the results table, their direction, and how the conclusion names them
 MEASURES = {"hr": "HR@K", "ndcg": "NDCG@K", "coverage": "coverage", "ild": "intra-list diversity",
             "avg_popularity": "average popularity", "long_tail_share": "long-tail share",

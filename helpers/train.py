@@ -667,7 +667,7 @@ def find_lr(model, train: pd.DataFrame, valid: pd.DataFrame | None = None, show_
 NOTEBOOK_PARAMETERS = {
     "DATASET": "ml-100k | electronics | csv:PATH",
     "SPLIT": "random | leave_one_out | temporal",
-    "MODEL": "collabnn | mf | neumf",
+    "MODEL": "collabnn | collabnn_mlp | mf | neumf",
     "TASK": "implicit | rating",
     "DEVICE": "auto | cpu | cuda",
 }

@@ -28,8 +28,8 @@ cells = [
          "%matplotlib inline"),
     code('DATASET = "ml-100k"  # ml-100k | electronics | csv:PATH; used only when DATA_DIR has no train.csv/evaluation.csv\n'
          'SPLIT = "random"  # random (80:20 per user) | leave_one_out | temporal; only when the split is made here\n'
-         'MODELS = ["popular", "itemknn", "ease", "bias", "mf", "collabnn", "mf_rating", "collabnn_rating"]  # any of popular | itemknn | ease | bias |'
-         ' mf | collabnn | neumf; neural ones optionally NAME_rating / NAME_implicit (file MODEL_DIR/NAME_rating.pth)\n'
+         'MODELS = ["popular", "itemknn", "ease", "bias", "mf", "collabnn", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # any of popular | itemknn | ease | bias |'
+         ' mf | collabnn | collabnn_mlp | neumf; neural ones optionally NAME_rating / NAME_implicit (file MODEL_DIR/NAME_rating.pth)\n'
          "K = 10  # cut-off of the top-K metrics: 5 | 10 | 20 ...\n"
          'PROTOCOLS = ["sampled", "full", "rating"]  # any of sampled | full | rating\n'
          "N_NEGATIVES = 99  # sampled protocol: negatives per held-out item, 99 as in NCF; 1 to n_items - 1\n"

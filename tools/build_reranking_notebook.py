@@ -30,7 +30,7 @@ cells = [
          'pd.set_option("display.max_colwidth", 60)'),
     code('DATASET = "ml-100k"  # ml-100k (offline default) | electronics (downloaded on first use) | csv:PATH with item_category\n'
          'SPLIT = "random"  # random | leave_one_out | temporal; used only when DATA_DIR has no train.csv/evaluation.csv\n'
-         'BASE_MODEL = "collabnn"  # collabnn | mf | neumf | ease | itemknn | popular; MODEL_DIR/<name>.pth, else trained here\n'
+         'BASE_MODEL = "collabnn"  # collabnn | collabnn_mlp | mf | neumf | ease | itemknn | popular; MODEL_DIR/<name>.pth, else trained here\n'
          'RETRIEVER = "ease"  # ease | itemknn | popular | mf: the cheap first stage of the two-stage comparison\n'
          "N_CANDIDATES = 100  # candidates per user (the base model's top N) that the re-rankers re-order\n"
          "K = 10  # length of the list that is judged (HR@K, NDCG@K, diversity, ...)\n"

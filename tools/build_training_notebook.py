@@ -26,7 +26,7 @@ cells = [
          "%matplotlib inline"),
     code('DATASET = "ml-100k"  # ml-100k (offline) | electronics (downloaded on first use) | csv:PATH\n'
          'SPLIT = "random"  # random (80:20 per user) | leave_one_out (latest per user) | temporal (latest 20%)\n'
-         'MODEL = "collabnn"  # collabnn | mf | neumf\n'
+         'MODEL = "collabnn"  # collabnn | collabnn_mlp (the seeds concat-MLP, bce) | mf | neumf\n'
          'TASK = "implicit"  # implicit (interacted or not) | rating (predict the stars)\n'
          "EPOCHS = None  # a positive int; None: the model's default; smoke tests: 1\n"
          "LR = None  # maximum learning rate of the one-cycle schedule; None: the model's default\n"
