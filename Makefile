@@ -27,7 +27,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab
 
 benchmark: setup
-	$(PY) benchmarks/accuracy.py
+	$(PY) benchmarks/accuracy.py --compare mf,popular,ease,collabnn_mlp
 
 clean:
 	rm -rf $(VENV) .pytest_cache
