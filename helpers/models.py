@@ -1,18 +1,23 @@
 """Neural collaborative-filtering models, trained through fastai (see helpers.train).
 
-Three registered `Recommender`s (helpers.recommender) share one training path:
+Four registered `Recommender`s (helpers.recommender) share one training path:
 
 - "collabnn" (`CollabNN`, the project's default): user and item embeddings from our own
-  `Embedding` module, concatenated, then an MLP (widths `layers`, dropout, optional batch norm).
-  By default it is fused NeuMF-style with a multiplicative (GMF) branch, user/item biases and, for
-  the implicit task, the user's item history in the GMF user vector (`gmf_size`, `bias`, `history`;
-  see `History`); `gmf_size=0, bias=False, history=False` is the plain concat-MLP of the original notebooks.
+  `Embedding` module; a GMF (dot-product) branch whose user vector adds the user's item history
+  (`History`, FISM / SVD++ style), user/item biases, and optionally the concat-MLP branch (widths
+  `layers`, dropout, optional batch norm) fused NeuMF-style. Implicit default: no MLP branch, trained
+  with the multinomial objective over the catalogue (`helpers.train`, `loss="auto"`); rating default:
+  the MLP[64] branch with GMF and biases. `gmf_size=0, bias=False, history=False, layers=[...]` is the
+  plain concat-MLP of the original notebooks.
+- "collabnn_mlp" (`CollabNNMLP`): CollabNN with the concat-MLP[64] branch, trained with BCE (the
+  first version's implicit default).
 - "mf" (`DotProductBias`): matrix factorisation with user and item biases (fastai's DotProductBias).
 - "neumf" (`NeuMF`): GMF + MLP as in the NCF paper (He et al. 2017), optionally initialised from a
   GMF and an MLP trained first (`pretrain=True`).
 
 Outputs: task "rating" -> `sigmoid_range(x, *y_range)`; task "implicit" -> a logit (higher = more
-likely), trained with binary cross-entropy against negatives re-drawn every epoch.
+likely), trained with the multinomial likelihood over the catalogue or with binary cross-entropy
+against negatives re-drawn every epoch (see helpers.train).
 
 Fast full ranking: the first MLP layer on concat(u, i) is W [u; i] + b = W_u u + (W_i i + b), so it
 is computed once per user and once per item (`user_proj`, `item_proj`), never per (user, item) pair
