@@ -173,10 +173,9 @@ def _model_config(opts: dict, sparse: bool, epochs: int) -> dict:
 
 def _auto_loss(model) -> str:
     """What the model's default loss "auto" resolves to on this data (users x items vs the budget)."""
-    from helpers.train import CATALOGUE_BUDGET
+    from helpers.train import resolve_loss
 
-    fits = model.n_users * model.n_items <= CATALOGUE_BUDGET
-    return "multinomial" if fits and model.supports_catalogue_loss() else "bce"
+    return resolve_loss(model, model.n_users, model.n_items, loss="auto")
 
 
 def _set_threads(opts: dict) -> int:

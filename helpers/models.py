@@ -97,8 +97,9 @@ class History(nn.Module):
     """
 
     def __init__(self, indptr, indices, n_items: int, dim: int, init_std: float = 0.01, sparse: bool = False,
-                 alpha: float = 0.5):
+                 alpha: float = 0.5, dropout: float = 0.0):
         super().__init__()
+        self.dropout = float(dropout)  # share of the history hidden by `user_vectors` in training mode
         indptr = torch.as_tensor(np.asarray(indptr, dtype=np.int64))
         indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         users = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr[1:] - indptr[:-1])
@@ -145,9 +146,10 @@ class History(nn.Module):
         full = total[inv] * n.clamp(min=1).pow(self.alpha)[:, None]
         return (full - own_vec) * (n - own.float()).clamp(min=1).pow(-self.alpha)[:, None]
 
-    def user_vectors(self, users: torch.Tensor, drop: float = 0.0) -> torch.Tensor:
-        """The full-history term per user (for ranking unseen items); `drop`: see `sums`."""
-        return self.sums(users, drop)[0]
+    def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        """The history term per user: the full history for ranking unseen items; in training mode,
+        `dropout` of it hidden (see `sums`; the multinomial objective's denoising)."""
+        return self.sums(users, self.dropout if self.training else 0.0)[0]
 
     def seen_pairs(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(row in `users`, item) of every history item of `users`."""
@@ -198,7 +200,6 @@ class CollabNNModule(nn.Module):
             raise ValueError("CollabNN needs hidden layers or a GMF branch (gmf_size > 0); "
                              "set layers, e.g. [64], or gmf_size, e.g. 64")
         self.y_range = tuple(y_range) if y_range is not None else None
-        self.history_dropout = float(history_dropout)
         self.has_mlp = bool(layers)
         if self.has_mlp:  # (creation order kept: the same seed gives the same initial weights as before)
             self._build_mlp(n_users, n_items, emb_size, layers, dropout, batchnorm, init_std, sparse)
@@ -218,8 +219,8 @@ class CollabNNModule(nn.Module):
             self.item_bias = Bias(n_items, sparse)
         # the user's items join the GMF user vector (or, without GMF, the MLP user embedding)
         hist_dim = self.gmf_size or emb_size
-        self.history = (History(*history, n_items, hist_dim, init_std, sparse, alpha=history_alpha)
-                        if history is not None else None)
+        self.history = (History(*history, n_items, hist_dim, init_std, sparse, alpha=history_alpha,
+                                dropout=history_dropout) if history is not None else None)
 
     def _build_mlp(self, n_users, n_items, emb_size, layers, dropout, batchnorm, init_std, sparse) -> None:
         self.user_emb = Embedding(n_users, emb_size, init_std, sparse)
@@ -268,10 +269,9 @@ class CollabNNModule(nn.Module):
         if self.has_mlp:
             raise ValueError("the multinomial objective needs a CollabNN without the MLP branch (layers=[]): "
                              "an MLP over every (user, item) pair of the catalogue is too costly; use loss='bce'")
-        drop = self.history_dropout if self.training else 0.0
         ug = self.user_gmf(users)
         if self.history is not None:
-            ug = ug + self.history.user_vectors(users, drop)
+            ug = ug + self.history.user_vectors(users)
         y = (ug * self.out.weight[0]) @ self.item_gmf.weight.T + self.out.bias[0]
         if self.bias:
             y = y + self.user_bias(users)[:, None] + self.item_bias.weight[:, 0]
@@ -319,13 +319,12 @@ class DotProductBiasModule(nn.Module):
                  sparse: bool = False, history=None, history_alpha: float = 0.5, history_dropout: float = 0.0):
         super().__init__()
         self.y_range = tuple(y_range) if y_range is not None else None
-        self.history_dropout = float(history_dropout)
         self.user_emb = Embedding(n_users, emb_size, init_std, sparse)
         self.item_emb = Embedding(n_items, emb_size, init_std, sparse)
         self.user_bias = Bias(n_users, sparse)
         self.item_bias = Bias(n_items, sparse)
-        self.history = (History(*history, n_items, emb_size, init_std, sparse, alpha=history_alpha)
-                        if history is not None else None)
+        self.history = (History(*history, n_items, emb_size, init_std, sparse, alpha=history_alpha,
+                                dropout=history_dropout) if history is not None else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u, i = x[:, 0], x[:, 1]
@@ -340,7 +339,7 @@ class DotProductBiasModule(nn.Module):
         multinomial objective); history dropped out with `history_dropout` in training mode."""
         uv = self.user_emb(users)
         if self.history is not None:
-            uv = uv + self.history.user_vectors(users, self.history_dropout if self.training else 0.0)
+            uv = uv + self.history.user_vectors(users)
         return uv @ self.item_emb.weight.T + self.user_bias(users)[:, None] + self.item_bias.weight[:, 0]
 
     @torch.no_grad()

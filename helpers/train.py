@@ -130,6 +130,18 @@ class NegativeSampler:
 
 
 # --------------------------------------------------------------------------- data loading
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The seeded generator of one pass's shuffle (the same for every loader and process)."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+def _to_device(device: torch.device, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors on `device`: through pinned memory and an asynchronous copy on CUDA, as they are otherwise."""
+    if device.type != "cuda":
+        return tensors
+    return tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
+
+
 class TensorBatches:
     """Mini-batches `(x [B, 2] long, y [B] float)` sliced from tensors; what fastai's Learner iterates.
 
@@ -177,38 +189,25 @@ class TensorBatches:
     def epoch_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The (x, y) of one pass, shuffled when `shuffle`; negatives re-drawn when a sampler is set."""
         u, i, y = self.users, self.items, self.targets
-        if self.grouped:
-            rng = np.random.default_rng([self.seed, self.epoch])
-            _, ni = self.sampler.draw(rng, users=self.users.numpy())  # ratio negatives per positive, in order
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.grouped:  # [P, g, 2] / [P, g]: each positive followed by its own negatives, shuffled as a whole
+            _, ni = self.sampler.draw(rng, users=u.numpy())  # ratio negatives per positive, in order
             g = self.group
-            items = torch.cat([i[:, None], torch.from_numpy(ni).view(-1, g - 1)], 1)          # [P, g]
-            x = torch.stack([u[:, None].expand(-1, g), items], 2)                             # [P, g, 2]
-            y = torch.cat([y[:, None], torch.zeros(len(u), g - 1)], 1)                        # [P, g]
-            if self.shuffle:
-                gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-                perm = torch.randperm(len(x), generator=gen)
-                x, y = x[perm], y[perm]
-            x, y = x.reshape(-1, 2), y.reshape(-1)
-            self.epoch += 1
-            if self.device.type == "cuda":
-                x = x.pin_memory().to(self.device, non_blocking=True)
-                y = y.pin_memory().to(self.device, non_blocking=True)
-            return x, y
-        if self.sampler is not None:
-            rng = np.random.default_rng([self.seed, self.epoch])
-            nu, ni = self.sampler.draw(rng)
-            u = torch.cat([u, torch.from_numpy(nu)])
-            i = torch.cat([i, torch.from_numpy(ni)])
-            y = torch.cat([y, torch.zeros(len(nu))])
-        x = torch.stack([u, i], 1)
+            items = torch.cat([i[:, None], torch.from_numpy(ni).view(-1, g - 1)], 1)
+            x = torch.stack([u[:, None].expand(-1, g), items], 2)
+            y = torch.cat([y[:, None], torch.zeros(len(u), g - 1)], 1)
+        else:
+            if self.sampler is not None:
+                nu, ni = self.sampler.draw(rng)
+                u = torch.cat([u, torch.from_numpy(nu)])
+                i = torch.cat([i, torch.from_numpy(ni)])
+                y = torch.cat([y, torch.zeros(len(nu))])
+            x = torch.stack([u, i], 1)
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            perm = torch.randperm(len(x), generator=g)
+            perm = torch.randperm(len(x), generator=_epoch_generator(self.seed, self.epoch))
             x, y = x[perm], y[perm]
         self.epoch += 1
-        if self.device.type == "cuda":
-            x, y = x.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(self.device, non_blocking=True)
-        return x, y
+        return _to_device(self.device, x.reshape(-1, 2), y.reshape(-1))
 
     def __iter__(self):
         x, y = self.epoch_tensors()
@@ -264,16 +263,11 @@ class UserBatches:
     def __iter__(self):
         users = self.users
         if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            users = users[torch.randperm(len(users), generator=gen)]
+            users = users[torch.randperm(len(users), generator=_epoch_generator(self.seed, self.epoch))]
         self.epoch += 1
-        cuda = self.device.type == "cuda"
         for b in range(len(self)):
             ub = users[b * self.bs:(b + 1) * self.bs]
-            y = self.targets(ub)
-            if cuda:
-                ub, y = ub.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(self.device, non_blocking=True)
-            yield ub, y
+            yield _to_device(self.device, ub, self.targets(ub))
 
 
 def multinomial_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -300,9 +294,10 @@ class CatalogueScores(torch.nn.Module):
         return self.module.catalogue_logits(users)
 
 
-def resolve_loss(model, n_users: int, n_items: int) -> str:
-    """The implicit-task loss `model` trains with: its `loss` key, "auto" resolved (see IMPLICIT_LOSSES)."""
-    loss = model.config.get("loss") or "auto"
+def resolve_loss(model, n_users: int, n_items: int, loss: str | None = None) -> str:
+    """The implicit-task loss `model` trains with on n_users x n_items: `loss` (default: the model's `loss`
+    key), "auto" resolved (see IMPLICIT_LOSSES)."""
+    loss = loss or model.config.get("loss") or "auto"
     if loss not in IMPLICIT_LOSSES:
         raise ValueError(f"unknown loss {loss!r} for the implicit task; choose one of {list(IMPLICIT_LOSSES)}")
     if loss != "auto":
@@ -359,12 +354,6 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(pred.float().view(-1), target.float().view(-1))
 
 
-def _csr(users, items, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr, indices) of the distinct (user, item) pairs, items sorted within each user."""
-    codes = np.unique(np.asarray(users, dtype=np.int64) * n_items + np.asarray(items, dtype=np.int64))
-    return np.r_[0, np.cumsum(np.bincount(codes // n_items, minlength=n_users))], codes % n_items
-
-
 def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size: int, neg_ratio: int = 4,
                       seed: int = 0, device="cpu", valid=None, grouped: bool = False, multinomial: bool = False):
     """fastai DataLoaders: the training batches and (optional) validation batches.
@@ -383,14 +372,17 @@ def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size
     from fastai.data.core import DataLoaders
 
     if multinomial:
+        from helpers.recommender import interaction_matrix
+
         n_users = int(max(users.max(initial=-1), valid[0].max(initial=-1) if valid is not None else -1)) + 1
-        train_dl = UserBatches(*_csr(users, items, n_users, n_items), n_items, batch_size, shuffle=True, seed=seed,
-                               device=device)
+        seen = interaction_matrix(users, items, n_users, n_items)
+        train_dl = UserBatches(seen.indptr, seen.indices, n_items, batch_size, shuffle=True, seed=seed, device=device)
         if valid is None or len(valid[0]) == 0:
             valid_dl = TensorBatches([], [], [], batch_size, device=device)
         else:
-            valid_dl = UserBatches(*_csr(valid[0], valid[1], n_users, n_items), n_items, batch_size, device=device,
-                                   exclude=_csr(users, items, n_users, n_items))
+            held = interaction_matrix(valid[0], valid[1], n_users, n_items)
+            valid_dl = UserBatches(held.indptr, held.indices, n_items, batch_size, device=device,
+                                   exclude=(seen.indptr, seen.indices))
         return DataLoaders(train_dl, valid_dl, device=device)
     if task == "implicit":
         sampler = NegativeSampler(users, items, n_items, neg_ratio)
@@ -522,6 +514,14 @@ def release_freed_memory(every: int = 20):
 
 
 # --------------------------------------------------------------------------- learner and fit
+def _resolve_training_config(model, n_users: int, n_items: int) -> None:
+    """Set `model`'s config for training on n_users x n_items: loss "auto" resolved (implicit task), the keys
+    left None filled from the model's `loss_defaults`."""
+    if model.task == "implicit":
+        model.config["loss"] = resolve_loss(model, n_users, n_items)
+    model.fill_loss_defaults()
+
+
 def _encode_valid(model, valid: pd.DataFrame | None):
     if valid is None or len(valid) == 0:
         return None
@@ -542,9 +542,7 @@ def build_learner(model, users, items, ratings, valid=None):
     from fastai.optimizer import Adam
 
     cfg = model.config
-    if model.task == "implicit":
-        cfg["loss"] = resolve_loss(model, model.n_users, model.n_items)
-    model.fill_loss_defaults()
+    _resolve_training_config(model, model.n_users, model.n_items)
     device = resolve_device(cfg.get("device", "auto"))
     seed_everything(int(cfg["seed"]))
     model.module = model.build_module()
@@ -644,10 +642,7 @@ def resolved_config(model, train: pd.DataFrame) -> dict:
     from helpers.models import MODELS
 
     probe = MODELS[model.name](**model.config)
-    if probe.task == "implicit":
-        n_users, n_items = train["user_id"].nunique(), train["item_id"].nunique()
-        probe.config["loss"] = resolve_loss(probe, n_users, n_items)
-    probe.fill_loss_defaults()
+    _resolve_training_config(probe, train["user_id"].nunique(), train["item_id"].nunique())
     return dict(probe.config)
 
 
