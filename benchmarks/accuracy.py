@@ -49,16 +49,15 @@ def read_seed_split(folder: Path):
 
 def fit_timed(name: str, train, task: str, seed: int, device: str = "auto"):
     """(fitted model, training seconds). Neural models with their defaults; baselines by registry name."""
-    from helpers.recommender import MODEL_CLASSES
-    from helpers.train import train_model
-    import helpers.baselines  # noqa: F401  (registers the baselines)
-    from helpers.models import MODELS
+    from helpers.training import fit
+    from helpers.models import MODEL_CLASSES, MODELS
+    from helpers.training.learner import train_model
 
     start = time.perf_counter()
     if name in MODELS:
         model = train_model(train, name, task=task, seed=seed, device=device)
     elif name in MODEL_CLASSES:
-        model = MODEL_CLASSES[name]().fit(train)
+        model = fit(MODEL_CLASSES[name](), train)
     else:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(set(MODELS) | set(MODEL_CLASSES))}")
     return model, time.perf_counter() - start
@@ -67,8 +66,9 @@ def fit_timed(name: str, train, task: str, seed: int, device: str = "auto"):
 def seed_split_benchmark(names, seeds, folder: Path = SEED_SPLIT, device: str = "auto") -> dict:
     import numpy as np
 
-    from helpers.evaluate import hit_rate_from_ranks, ndcg_from_ranks, sampled_candidates, sampled_ranks
+    from helpers.data.sampling import sampled_candidates
     from helpers.models import MODELS
+    from helpers.evaluation import sampled_ranking
 
     train, test = read_seed_split(folder)
     cand = sampled_candidates(train, test, 99, seed=0)
@@ -77,9 +77,9 @@ def seed_split_benchmark(names, seeds, folder: Path = SEED_SPLIT, device: str = 
         per_seed = []
         for seed in (seeds if name in MODELS else seeds[:1]):  # baselines are deterministic
             model, seconds = fit_timed(name, train, "implicit", seed, device)
-            ranks = sampled_ranks(model, cand)
-            per_seed.append({"seed": seed, "hr@10": float(hit_rate_from_ranks(ranks, 10).mean()),
-                             "ndcg@10": float(ndcg_from_ranks(ranks, 10).mean()), "train_seconds": round(seconds, 1)})
+            ranking = sampled_ranking(model, cand, unknown="drop")
+            per_seed.append({"seed": seed, "hr@10": ranking.mean("hr", 10),
+                             "ndcg@10": ranking.mean("ndcg", 10), "train_seconds": round(seconds, 1)})
             print(f"  seed split, {name}, seed {seed}: HR@10 {per_seed[-1]['hr@10']:.4f}  "
                   f"NDCG@10 {per_seed[-1]['ndcg@10']:.4f}  {seconds:.1f} s", flush=True)
         rows[name] = {
@@ -100,8 +100,8 @@ def seed_split_benchmark(names, seeds, folder: Path = SEED_SPLIT, device: str = 
 def ml100k_benchmark(names, seed: int = 0, device: str = "auto") -> dict:
     import numpy as np
 
-    from helpers.data import load
-    from helpers.split import random_split
+    from helpers.data.datasets import load
+    from helpers.data.split import random_split
 
     train, test = random_split(load("ml-100k", verbose=False), seed=0)  # 80,000 / 20,000 rows
     rows = {}
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
                     "note": "shared machine: other jobs may have been running; times are wall clock"},
         "targets": TARGETS, "model": args.model, "seeds": seeds,
     }
-    from helpers.train import library_versions
+    from helpers.training.device import library_versions
 
     section["versions"] = library_versions()
     folder = Path(args.seed_split)

@@ -96,7 +96,7 @@ def machine() -> dict:
                 mem_gb = round(int(line.split()[1]) / 1e6, 1)
     except OSError:
         pass
-    from helpers.train import library_versions, resolve_device
+    from helpers.training.device import library_versions, resolve_device
 
     return {
         "cpu": cpu, "logical_cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
@@ -153,8 +153,8 @@ class PeakMemory:
 # --------------------------------------------------------------------------- shared steps
 def _data(size: float, seed: int):
     """(train, evaluation): synthetic Electronics at `size`, leave-one-out (latest) for users with >= 2."""
-    from helpers.split import leave_one_out
-    from helpers.synthetic import electronics_like
+    from helpers.data.split import leave_one_out
+    from helpers.data.synthetic import electronics_like
 
     df = electronics_like(scale=size, seed=seed)
     train, evaluation = leave_one_out(df, by="timestamp", seed=seed)
@@ -173,7 +173,7 @@ def _model_config(opts: dict, sparse: bool, epochs: int) -> dict:
 
 def _auto_loss(model) -> str:
     """What the model's default loss "auto" resolves to on this data (users x items vs the budget)."""
-    from helpers.train import resolve_loss
+    from helpers.training.losses import resolve_loss
 
     return resolve_loss(model, model.n_users, model.n_items, loss="auto")
 
@@ -223,7 +223,7 @@ def make_retriever(name: str, model, train):
                 return user_vec @ item_vec + item_const
         exclude = model.seen
     elif name == "itemknn":
-        from helpers.baselines import ItemKNN
+        from helpers.models import ItemKNN
 
         knn = ItemKNN(k=100).fit(train)
         exclude = knn.seen
@@ -264,7 +264,8 @@ def worker_fast(size: float, opts: dict) -> dict:
     import numpy as np
     import torch
 
-    from helpers.train import make_model
+    from helpers.models import make_model
+    from helpers.training import fit
 
     mem = PeakMemory()
     out = {"threads": _set_threads(opts)}
@@ -277,7 +278,7 @@ def worker_fast(size: float, opts: dict) -> dict:
     mem.reset()
     model = make_model("collabnn", task="implicit", **_model_config(opts, sparse=True, epochs=opts["epochs"]))
     t0 = time.perf_counter()
-    model.fit(train)
+    fit(model, train)
     fit_s = time.perf_counter() - t0
     train_s = float(model.metadata["train_seconds"])
     samples = len(model.learn.dls.train) * opts["batch_size"]  # per epoch: positives * (1 + 4), full batches
@@ -376,13 +377,14 @@ def worker_naive(size: float, opts: dict) -> dict:
     """Dense gradients + fastai's Adam over the full embedding tables: time `naive_steps` batches."""
     from fastai.callback.core import Callback, CancelFitException
 
-    from helpers.train import make_model
+    from helpers.models import make_model
+    from helpers.training import fit
 
     mem = PeakMemory()
     out = {"threads": _set_threads(opts)}
     train, _ = _data(size, opts["seed"])
     model = make_model("collabnn", task="implicit", **_model_config(opts, sparse=False, epochs=0))
-    model.fit(train)  # epochs=0: id maps, module and Learner built, nothing trained
+    fit(model, train)  # epochs=0: id maps, module and Learner built, nothing trained
     learn = model.learn
     warmup, steps = 3, int(opts["naive_steps"])
 

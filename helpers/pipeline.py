@@ -16,11 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-from helpers.data import load, sample_users
-from helpers.reports import record_metrics
-from helpers.split import SPLITS, make_split, split_summary, write_split
+import papermill as pm
+from nbconvert import HTMLExporter
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers.data import SPLITS, load, make_split, sample_users, split_summary, write_split
+from helpers.files import ROOT, write_text
+from helpers.notebooks import record_metrics
+
 NOTEBOOKS = ["EDA.ipynb", "training.ipynb", "evaluation.ipynb", "reranking.ipynb"]
 
 
@@ -58,13 +60,9 @@ def write_pipeline_split(dataset: str, split: str, seed: int, sample: int, data_
 
 
 def render_html(notebook: Path) -> Path:
-    """HTML rendering of an executed notebook, next to it."""
-    from nbconvert import HTMLExporter
-
+    """HTML rendering of an executed notebook, next to it (written atomically)."""
     body, _ = HTMLExporter().from_filename(str(notebook))
-    out = notebook.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
-    return out
+    return write_text(notebook.with_suffix(".html"), body)
 
 
 def _relative(path: Path) -> str:
@@ -77,20 +75,19 @@ def _relative(path: Path) -> str:
 
 
 def run_pipeline(dataset: str = "ml-100k", split: str = "random", seed: int = 0, sample: int = 0,
-                 output_dir="reports", data_dir="data", notebooks=None, parameters: dict | None = None,
-                 log=print) -> list[dict]:
+                 output_dir="reports", data_dir="data", model_dir="model", notebooks=None,
+                 parameters: dict | None = None, log=print) -> list[dict]:
     """Run the notebooks in order; returns one dict per notebook (name, status, seconds, outputs)."""
-    import papermill as pm
-
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
-    output_dir, data_dir = Path(output_dir).resolve(), Path(data_dir).resolve()
+    output_dir, data_dir, model_dir = Path(output_dir).resolve(), Path(data_dir).resolve(), Path(model_dir).resolve()
     paths = [ROOT / nb for nb in (notebooks or NOTEBOOKS)]
     for p in paths:
         if not p.exists():
             raise ValueError(f"notebook {p.name} not found in {ROOT}; choose from {NOTEBOOKS}")
     common = {"DATASET": dataset, "SPLIT": split, "SEED": seed, "SAMPLE": sample,
-              "OUTPUT_DIR": _relative(output_dir), "DATA_DIR": _relative(data_dir), **(parameters or {})}
+              "OUTPUT_DIR": _relative(output_dir), "DATA_DIR": _relative(data_dir), "MODEL_DIR": _relative(model_dir),
+              **(parameters or {})}
     declared = {p.name: declared_parameters(p) for p in paths}
     unknown = set(parameters or {}) - set().union(*declared.values())
     if unknown:
@@ -134,6 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sample", type=int, default=0, help="interactions to keep (whole users); 0 = all")
     ap.add_argument("--output-dir", default=str(ROOT / "reports"))
     ap.add_argument("--data-dir", default=str(ROOT / "data"))
+    ap.add_argument("--model-dir", default=str(ROOT / "model"))
     ap.add_argument("--only", nargs="+", choices=NOTEBOOKS, help="run only these notebooks (in pipeline order)")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="extra notebook parameter, e.g. -p EPOCHS 3 (value parsed as a Python literal)")
@@ -147,12 +145,9 @@ def main(argv=None) -> int:
     notebooks = [nb for nb in NOTEBOOKS if nb in args.only] if args.only else None
     try:
         run_pipeline(args.dataset, args.split, args.seed, args.sample, args.output_dir, args.data_dir,
-                     notebooks, params)
+                     args.model_dir, notebooks, params)
     except (PipelineError, ValueError) as exc:
         print(f"pipeline stopped: {exc}", file=sys.stderr)
         return 1
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,7 @@ if str(ROOT) not in sys.path:
 
 @pytest.fixture(scope="session")
 def ml100k():
-    from helpers.data import load
+    from helpers.data.datasets import load
 
     return load("ml-100k", verbose=False)
 

@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.baselines import EASE, BiasBaseline, ItemKNN, MostPopular
-from helpers.recommender import load_model
+from helpers.models import EASE, BiasBaseline, ItemKNN, MostPopular, load_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -106,9 +105,10 @@ def test_bad_configurations_say_how_to_fix():
 def test_itemknn_on_the_seed_split_beats_popularity():
     """The published comparison's data: item-kNN clearly beats most-popular (sampled protocol, 99 negatives).
     EASE (lambda 300) takes ~1 min to fit here; its figure is checked by the benchmark, not this test."""
-    from helpers.evaluate import evaluation_data, evaluate_models
+    from helpers.evaluation.results import evaluate_models
+    from helpers.notebooks.inputs import notebook_split
 
-    train, evaluation, _ = evaluation_data(SHARED / "data" / "ml-latest-small-seed-split")
+    train, evaluation, _ = notebook_split(SHARED / "data" / "ml-latest-small-seed-split")
     models = {"popular": MostPopular().fit(train), "itemknn": ItemKNN(k=100).fit(train)}
     result = evaluate_models(models, train, evaluation, protocols=["sampled"], n_boot=200, verbose=False)
     hr = result.summary.query("metric == 'hr'").set_index("model")["value"]

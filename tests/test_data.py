@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.data import drop_duplicate_pairs, explode_categories, load, recbole_ml100k_dir, sample_users
+from helpers.data.datasets import drop_duplicate_pairs, explode_categories, load, recbole_ml100k_dir, sample_users
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -129,7 +129,7 @@ def test_sample_users_keeps_whole_histories(ml100k):
 
 
 def test_electronics_columns_map_to_canonical_schema():
-    from helpers.data import electronics_canonical
+    from helpers.data.datasets import electronics_canonical
 
     raw = pd.DataFrame({"item_id": [0, 1], "user_id": [7, 8], "rating": [5, 3], "timestamp": ["1999-06-13", "2014-01-01"],
                         "model_attr": ["Female", "Male"], "category": ["Headphones", "Home Audio"],

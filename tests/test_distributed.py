@@ -16,12 +16,12 @@ import sys
 import numpy as np
 import pytest
 
-from helpers.baselines import MostPopular
-from helpers.evaluate import hit_rate_from_ranks, sampled_candidates, sampled_ranks
-from helpers.recommender import load_model
-from helpers.split import leave_one_out
-from helpers.synthetic import electronics_like
-from helpers.train import train_model
+from helpers.data.sampling import sampled_candidates
+from helpers.data.split import leave_one_out
+from helpers.data.synthetic import electronics_like
+from helpers.evaluation import sampled_ranking
+from helpers.models import MostPopular, load_model
+from helpers.training.learner import train_model
 
 CONFIG = {"epochs": 4, "batch_size": 1024, "seed": 0, "loss": "bce"}   # batch divisible by the 2 processes
 DEFAULT_CONFIG = {"seed": 0, "loss": "auto"}   # the default: multinomial, batches of 128 users (64 per process)
@@ -39,7 +39,7 @@ def planted(tmp_path_factory):
 
 
 def hr_at_10(model, candidates) -> float:
-    return float(hit_rate_from_ranks(sampled_ranks(model, candidates), 10).mean())
+    return float(sampled_ranking(model, candidates, unknown="drop").mean("hr", 10))
 
 
 @pytest.mark.parametrize("config", [CONFIG, DEFAULT_CONFIG], ids=["bce", "default-multinomial"])
@@ -77,8 +77,9 @@ def test_two_gloo_processes_match_one_process(planted, config):
 
 
 def test_shards_partition_every_global_batch():
-    from helpers.distributed import RankShard
-    from helpers.train import NegativeSampler, TensorBatches
+    from helpers.data.sampling import NegativeSampler
+    from helpers.training.distributed import RankShard
+    from helpers.training.loaders import TensorBatches
 
     users, items = np.arange(40) % 7, np.arange(40) % 11
     sampler = NegativeSampler(users, items, 11, 4)
@@ -94,8 +95,9 @@ def test_shards_partition_every_global_batch():
 
 
 def test_grouped_shards_keep_each_positive_with_its_negatives():
-    from helpers.distributed import RankShard
-    from helpers.train import NegativeSampler, TensorBatches
+    from helpers.data.sampling import NegativeSampler
+    from helpers.training.distributed import RankShard
+    from helpers.training.loaders import TensorBatches
 
     users, items = np.arange(40) % 7, np.arange(40) % 11
     sampler = NegativeSampler(users, items, 11, 4)
@@ -113,15 +115,15 @@ def test_grouped_shards_keep_each_positive_with_its_negatives():
 
 
 def test_user_batches_are_dealt_out_with_their_targets():
-    from helpers.distributed import RankShard
-    from helpers.train import UserBatches
+    from helpers.training.distributed import RankShard
+    from helpers.training.loaders import UserBatches
 
     indptr, indices = np.array([0, 2, 3, 3, 6, 7]), np.array([0, 4, 1, 0, 2, 3, 4])   # user 2 has no items
     make = lambda: UserBatches(indptr, indices, 5, batch_size=4, shuffle=True, seed=1)  # noqa: E731
     full = list(make())
     shards = [list(RankShard(make(), r, 2)) for r in range(2)]
     assert len(shards[0]) == len(shards[1]) == len(full) == 1
-    (x, y), (x0, y0), (x1, y1) = full[0], shards[0][0], shards[1][0]
+    (x, _), (x0, y0), (x1, y1) = full[0], shards[0][0], shards[1][0]
     assert sorted(np.r_[x0, x1].tolist()) == sorted(x.tolist()) == [0, 1, 3, 4]
     for xs, ys in ((x0, y0), (x1, y1)):
         for u, row in zip(xs.tolist(), ys):
@@ -129,7 +131,7 @@ def test_user_batches_are_dealt_out_with_their_targets():
 
 
 def test_without_process_group_training_is_unchanged(planted):
-    from helpers.distributed import distributed_fit
+    from helpers.training.distributed import distributed_fit
 
     _, train, candidates = planted
     small = train.iloc[:3000]

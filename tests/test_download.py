@@ -8,8 +8,8 @@ from functools import partial
 
 import pytest
 
-from helpers import data
-from helpers.data import DownloadError, download, git_blob_sha1
+from helpers.data import datasets as data
+from helpers.data.download import DownloadError, download, git_blob_sha1
 
 CSV = (b"item_id,user_id,rating,timestamp,model_attr,category,brand,year,user_attr,split\n"
        b"0,0,5,1999-06-13,Female,Portable Audio & Video,,1999,,0\n"

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import papermill as pm
 
-from helpers.baselines import MostPopular
-from helpers.evaluate import PARAMETER_DEFAULTS, evaluation_data
+from helpers.models import MostPopular
+from helpers.notebooks.evaluation import PARAMETER_DEFAULTS
+from helpers.notebooks.inputs import notebook_split
+from helpers.notebooks.records import read_metrics
 from helpers.pipeline import declared_parameters
-from helpers.reports import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["evaluation_sampled", "evaluation_full", "evaluation_rating", "evaluation_over_k",
@@ -20,7 +21,7 @@ PARAMETERS = ["DATASET", "SPLIT", "MODELS", "K", "PROTOCOLS", "N_NEGATIVES", "SE
 def test_evaluation_notebook_smoke(tmp_path):
     data_dir, model_dir, out_dir = tmp_path / "data", tmp_path / "model", tmp_path / "reports"
     # one model saved beforehand (on the split the notebook will make), the others trained by the notebook
-    train, _, _ = evaluation_data(data_dir, "ml-100k", "random", seed=1, sample=3000)
+    train, _, _ = notebook_split(data_dir, "ml-100k", "random", seed=1, sample=3000)
     MostPopular().fit(train).save(model_dir / "popular.pth")
     models = PARAMETER_DEFAULTS["MODELS"]  # the default list: baselines, mf and collabnn (trained here, small)
     assert {"popular", "ease", "mf", "collabnn"} <= set(models)

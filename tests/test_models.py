@@ -7,10 +7,20 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers.models import (MODELS, CollabNN, CollabNNModule, DotProductBiasModule, Embedding, NeuMF,
-                            n_parameters)
-from helpers.recommender import load_model
-from helpers.train import LazyAdam, make_model, train_model
+from helpers.models import (
+    MODELS,
+    CollabNN,
+    CollabNNModule,
+    DotProductBiasModule,
+    Embedding,
+    NeuMF,
+    load_model,
+    make_model,
+    n_parameters,
+)
+from helpers.training import fit
+from helpers.training.learner import train_model
+from helpers.training.optim import LazyAdam
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -196,7 +206,7 @@ def test_lazy_adam_on_dense_gradients_is_adamw():
 def test_neumf_pretraining_initialises_from_gmf_and_mlp():
     df = tiny_ratings()
     model = NeuMF(task="implicit", pretrain=True, pretrain_epochs=1, epochs=1, batch_size=256)
-    model.fit(df)
+    fit(model, df)
     assert model.module.gmf_size == 32 and not model.module.bias
     assert n_parameters(model.module) == model.n_parameters > 0
     with warnings.catch_warnings():

@@ -5,7 +5,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from helpers.pipeline import PipelineError, declared_parameters, is_placeholder, run_pipeline, ROOT
+from helpers.files import ROOT
+from helpers.pipeline import PipelineError, declared_parameters, is_placeholder, run_pipeline
 
 
 def test_pipeline_runs_eda_writes_split_html_and_metrics(tmp_path):

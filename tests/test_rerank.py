@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from helpers import rerank
-from helpers.recommender import Recommender
+from helpers.evaluation.stats import bootstrap_mean_ci
+from helpers.models import Recommender
 
 # six items: three Action, two Comedy, one Drama; popularity a (most) .. f (least)
 ITEMS = pd.DataFrame({"item_id": list("abcdef"),
@@ -243,7 +244,7 @@ def test_long_tail_and_bootstrap():
     ctx = rerank.build_context(_train(), items=_items())
     tail = rerank.long_tail_items(ctx, head_share=0.2)
     assert not tail[ctx.item_index(["a", "b"])].any() and tail[ctx.item_index(["f"])].all()
-    mean, lo, hi = rerank.bootstrap_mean_ci(np.r_[np.zeros(50), np.ones(50)], n_boot=500)
+    mean, lo, hi = bootstrap_mean_ci(np.r_[np.zeros(50), np.ones(50)], n_boot=500)
     assert mean == 0.5 and 0.38 < lo < 0.5 < hi < 0.62
 
 

@@ -9,7 +9,11 @@ import papermill as pm
 import pytest
 
 from helpers import rerank
-from helpers import rerank_experiment as rx
+from helpers.notebooks.inputs import notebook_split
+from helpers.notebooks.models import item_embeddings, load_or_train
+from helpers.notebooks.reranking import check_rerankers, conclusion_text, example_lists, history_profile
+from helpers.rerank.experiments import exposure_comparison, variant_label
+from helpers.training import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 RERANKERS = [["affinity", 0.5], ["popularity", 0.5], ["popularity", -0.5], ["mmr", 0.5], ["calibration", 0.5],
@@ -31,7 +35,7 @@ def smoke(tmp_path_factory):
 
 def test_smoke_run_records_every_reranker_over_all_users(smoke):
     tmp, m = smoke
-    labels = ["collabnn"] + [rx.variant_label(*v) for v in RERANKERS]
+    labels = ["collabnn"] + [variant_label(*v) for v in RERANKERS]
     assert sorted(m["variants"]) == sorted(labels)
     assert 25 <= m["n_users"] <= 45  # SAMPLE=3000 keeps ~33 of ml-100k's 943 users (seed 0)
     for label in labels:
@@ -100,13 +104,13 @@ def test_notebook_is_thin_and_parameterised():
 
 
 def test_bad_reranker_parameters_are_rejected_with_the_allowed_names():
-    assert rx.check_rerankers([["mmr", 0.5], "('popularity', -1)"], {}) == [("mmr", 0.5), ("popularity", -1.0)]
+    assert check_rerankers([["mmr", 0.5], "('popularity', -1)"], {}) == [("mmr", 0.5), ("popularity", -1.0)]
     with pytest.raises(ValueError, match="choose one of"):
-        rx.check_rerankers([("diversify", 0.5)], {})
+        check_rerankers([("diversify", 0.5)], {})
     with pytest.raises(ValueError, match=r"\[0.0, 1.0\]"):
-        rx.check_rerankers([], {"mmr": [0, 2]})
-    with pytest.raises(ValueError, match="choose one of"):
-        rx.load_or_train("deepfm", pd.DataFrame({"user_id": ["u"], "item_id": ["i"]}), "nowhere")
+        check_rerankers([], {"mmr": [0, 2]})
+    with pytest.raises(ValueError, match="unknown model 'deepfm'; choose from"):
+        load_or_train(["deepfm"], pd.DataFrame({"user_id": ["u"], "item_id": ["i"]}), model_dir="nowhere")
 
 
 def test_a_model_from_another_split_is_refused(tmp_path):
@@ -114,13 +118,13 @@ def test_a_model_from_another_split_is_refused(tmp_path):
     df = pd.DataFrame({"user_id": [f"u{u}" for u in rng.integers(0, 20, 300)],
                        "item_id": [f"i{i}" for i in rng.integers(0, 30, 300)]}).drop_duplicates()
     train, other = df.iloc[:200], df.iloc[50:250]
-    from helpers.baselines import EASE
+    from helpers.models import EASE
 
     EASE(lambda_=10.0).fit(train).save(tmp_path / "ease.pth")
-    model, how = rx.load_or_train("ease", train, tmp_path)
-    assert how.startswith("loaded") and model.n_items > 0
+    models, sources = load_or_train(["ease"], train, model_dir=tmp_path, log=None)
+    assert sources["source"].iloc[0].startswith("loaded") and models["ease"].n_items > 0
     with pytest.raises(ValueError, match="trained on other data"):
-        rx.load_or_train("ease", other, tmp_path)
+        load_or_train(["ease"], other, model_dir=tmp_path, log=None)
 
 
 def test_conclusion_follows_the_table():
@@ -133,7 +137,7 @@ def test_conclusion_follows_the_table():
     table = pd.DataFrame([row("base", "none", 0.0, 0.30, np.nan, np.nan, np.nan),
                           row("mmr 0.5", "mmr", 0.5, 0.25, -0.05, -0.07, -0.03, ild=0.9),
                           row("calibration 0.5", "calibration", 0.5, 0.31, 0.01, -0.01, 0.03, calibration_kl=0.4)])
-    text = rx.conclusion_text(table, "base", 10)
+    text = conclusion_text(table, "base", 10)
     assert "**mmr 0.5** raises intra-list diversity from 0.7 to 0.9 (+29%)" in text
     assert "-0.050 ([-0.070, -0.030], significant)" in text
     assert "**calibration 0.5** lowers calibration KL from 0.8 to 0.4 (-50%)" in text
@@ -149,26 +153,25 @@ def test_exposure_comparison_and_example_tables():
     ctx = rerank.build_context(train, items=items)
     lists = pd.DataFrame({"user_id": ["f", "f", "m", "m"], "item_id": ["c", "d", "d", "c"],
                           "score": [2.0, 1.0, 2.0, 1.0], "rank": [1, 2, 1, 2]})
-    wide = rx.exposure_comparison({"base": lists}, ctx, k=2)
+    wide = exposure_comparison({"base": lists}, ctx, k=2)
     assert set(wide.columns) == {"history", "exposure: base", "gap: base"}
     assert wide.loc[("F", "A"), "history"] == pytest.approx(0.5)
-    ex = rx.example_lists({"base": lists}, ctx, pd.DataFrame({"user_id": ["f"], "item_id": ["d"]}), "f", k=2)
+    ex = example_lists({"base": lists}, ctx, pd.DataFrame({"user_id": ["f"], "item_id": ["d"]}), "f", k=2)
     assert ex["base"].tolist() == ["Gamma [A|B]", "* Delta [B]"]
-    assert rx.history_profile(ctx, "f").to_dict() == {"A": 0.5, "B": 0.5}
+    assert history_profile(ctx, "f").to_dict() == {"A": 0.5, "B": 0.5}
 
 
 def test_item_embeddings_of_a_neural_model_feed_embedding_mmr():
-    from helpers.baselines import MostPopular
-    from helpers.train import make_model
+    from helpers.models import MostPopular, make_model
 
     train = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u3"], "item_id": ["a", "b", "b", "c"],
                           "item_category": ["A", "B", "B", "C"]})
-    model = make_model("collabnn", epochs=0, emb_size=8).fit(train)  # built, not trained: enough for shapes
-    emb = rx.item_embeddings(model)
+    model = fit(make_model("collabnn", epochs=0, emb_size=8), train)  # built, not trained: enough for shapes
+    emb = item_embeddings(model)
     assert list(emb.index) == ["a", "b", "c"] and emb.shape == (3, 128)   # the default: GMF factors, no MLP
-    mlp = make_model("collabnn", epochs=0, emb_size=8, layers=[4]).fit(train)
-    assert rx.item_embeddings(mlp).shape == (3, 8)                         # with an MLP branch: its item table
-    assert rx.item_embeddings(MostPopular().fit(train)) is None
+    mlp = fit(make_model("collabnn", epochs=0, emb_size=8, layers=[4]), train)
+    assert item_embeddings(mlp).shape == (3, 8)                         # with an MLP branch: its item table
+    assert item_embeddings(MostPopular().fit(train)) is None
     ctx = rerank.build_context(train, embeddings=emb)
     cand = pd.DataFrame({"user_id": "u2", "item_id": ["a", "c", "b"], "score": [3.0, 2.0, 1.0]})
     out = rerank.rerank_mmr(cand, ctx, 0.5, similarity="embedding")
@@ -178,10 +181,10 @@ def test_item_embeddings_of_a_neural_model_feed_embedding_mmr():
 def test_an_existing_split_is_used_as_written(tmp_path):
     """The pipeline and training.ipynb write DATA_DIR/train.csv from the same SAMPLE; the models were
     fitted on exactly those rows, so the notebook must not sample them again."""
-    from helpers.split import write_split
+    from helpers.data.split import write_split
 
     train = pd.DataFrame({"user_id": [f"u{j % 7}" for j in range(40)], "item_id": [f"i{j}" for j in range(40)]})
     evaluation = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["i90", "i91"]})
     write_split(train, evaluation, tmp_path)
-    got_train, got_eval, source = rx.load_split(tmp_path, "ml-100k", sample=10)
+    got_train, got_eval, source = notebook_split(tmp_path, "ml-100k", sample=10)
     assert len(got_train) == 40 and len(got_eval) == 2 and source.startswith("read")

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from helpers.split import leave_one_out, make_split, random_split, split_summary, temporal_split, write_split
+from helpers.data.split import leave_one_out, make_split, random_split, split_summary, temporal_split, write_split
 
 
 def pairs(df):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.synthetic import ELECTRONICS_SHAPE, electronics_like, shape_summary, user_exponent
+from helpers.data.synthetic import ELECTRONICS_SHAPE, electronics_like, shape_summary, user_exponent
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,15 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers.baselines import MostPopular
-from helpers.evaluate import hit_rate_from_ranks, sampled_candidates, sampled_ranks
-from helpers.train import (GroupRankingLoss, NegativeSampler, TensorBatches, check_parameters, find_lr,
-                           make_model, resolve_device, train_model)
+from helpers.data.sampling import NegativeSampler, sampled_candidates
+from helpers.evaluation import sampled_ranking
+from helpers.models import MostPopular, make_model
+from helpers.notebooks.training import check_parameters
+from helpers.training import callbacks, losses
+from helpers.training.device import resolve_device
+from helpers.training.learner import find_lr, resolved_config, train_model
+from helpers.training.loaders import TensorBatches
+from helpers.training.losses import GroupRankingLoss
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -97,7 +102,7 @@ def test_ranking_losses_learn_the_planted_preference(loss):
     cand = sampled_candidates(train, test, 40, seed=0)
     model = train_model(train, "collabnn", task="implicit", loss=loss, epochs=15, batch_size=512, seed=0,
                         valid=test)
-    hr = hit_rate_from_ranks(sampled_ranks(model, cand), 5).mean()
+    hr = sampled_ranking(model, cand, unknown="drop").mean("hr", 5)
     assert model.losses["valid_loss"].notna().all()
     # measured (training seeds 0, 1, 2): softmax 0.73, 0.69, 0.71; bpr 0.70, 0.73, 0.70; popularity 0.096
     assert hr > 0.45, hr
@@ -140,9 +145,9 @@ def planted(n_users=240, n_items=120, groups=4, per_user=12, seed=0):
 def test_planted_preference_is_learned_clearly_better_than_popularity():
     train, test = planted()
     cand = sampled_candidates(train, test, 40, seed=0)
-    pop = hit_rate_from_ranks(sampled_ranks(MostPopular().fit(train), cand), 5).mean()
+    pop = sampled_ranking(MostPopular().fit(train), cand, unknown="drop").mean("hr", 5)
     model = train_model(train, "collabnn", task="implicit", epochs=15, batch_size=512, seed=0)
-    hr = hit_rate_from_ranks(sampled_ranks(model, cand), 5).mean()
+    hr = sampled_ranking(model, cand, unknown="drop").mean("hr", 5)
     # about 7 of the 40 negatives are unseen items of the user's group, indistinguishable from the held-out
     # item, so HR@5 tops out near 5/8 = 0.62; popularity is chance, about 5/41 = 0.12.
     # measured (seed 0, 15 epochs of 512 users, the multinomial default): 0.73; popularity 0.096
@@ -196,7 +201,7 @@ def test_find_lr_leaves_the_model_untouched():
 
 # --------------------------------------------------------------------------- the multinomial objective
 def test_multinomial_nll_matches_its_definition():
-    from helpers.train import multinomial_nll
+    from helpers.training.losses import multinomial_nll
 
     s = torch.tensor([[2.0, 0.0, -1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
     y = torch.tensor([[1.0, 0, 0, 1], [0, 1, 0, 0]])
@@ -207,7 +212,7 @@ def test_multinomial_nll_matches_its_definition():
 
 
 def test_user_batches_cover_every_user_with_items_once_per_pass_with_their_targets():
-    from helpers.train import UserBatches
+    from helpers.training.loaders import UserBatches
 
     indptr, indices = np.array([0, 2, 2, 5, 6]), np.array([1, 3, 0, 2, 4, 4])   # user 1 has no items
     loader = UserBatches(indptr, indices, 5, batch_size=2, shuffle=True, seed=0)
@@ -226,8 +231,6 @@ def test_user_batches_cover_every_user_with_items_once_per_pass_with_their_targe
 
 
 def test_auto_loss_takes_the_catalogue_softmax_when_it_fits_and_bce_otherwise(monkeypatch):
-    import helpers.train as tr
-
     train, _ = planted(n_users=40)
     model = train_model(train, "collabnn", epochs=1, seed=0)
     assert model.config["loss"] == "multinomial"
@@ -236,10 +239,10 @@ def test_auto_loss_takes_the_catalogue_softmax_when_it_fits_and_bce_otherwise(mo
     assert model.config["batch_size"] == 128 and model.config["lr"] == 0.01
     with_mlp = train_model(train, "collabnn", epochs=1, layers=[8], seed=0)
     assert with_mlp.config["loss"] == "bce" and with_mlp.config["gmf_size"] == 64
-    monkeypatch.setattr(tr, "CATALOGUE_BUDGET", 10)
+    monkeypatch.setattr(losses, "CATALOGUE_BUDGET", 10)
     big = train_model(train, "collabnn", epochs=1, seed=0)
     assert big.config["loss"] == "bce" and big.config["batch_size"] == 4096
-    planned = tr.resolved_config(make_model("collabnn"), train)
+    planned = resolved_config(make_model("collabnn"), train)
     assert planned["loss"] == "bce" and planned["epochs"] == 6
     with pytest.raises(ValueError, match="layers"):
         train_model(train, "collabnn", loss="multinomial", layers=[8], epochs=1)
@@ -267,7 +270,7 @@ def test_multinomial_default_learns_the_planted_preference_with_a_validation_los
     train, test = planted()
     cand = sampled_candidates(train, test, 40, seed=0)
     model = train_model(train, "collabnn", task="implicit", seed=0, valid=test)
-    hr = hit_rate_from_ranks(sampled_ranks(model, cand), 5).mean()
+    hr = sampled_ranking(model, cand, unknown="drop").mean("hr", 5)
     assert model.config["loss"] == "multinomial"
     losses = model.losses
     assert losses["valid_loss"].notna().all() and losses["valid_loss"].iloc[-1] < np.log(model.n_items)
@@ -277,12 +280,10 @@ def test_multinomial_default_learns_the_planted_preference_with_a_validation_los
 
 
 def test_cpu_training_returns_freed_memory_every_20_batches(monkeypatch):
-    import helpers.train as tr
-
     if sys.platform.startswith("linux"):
-        assert callable(tr._glibc_malloc_trim())     # the real one, on glibc
+        assert callable(callbacks._glibc_malloc_trim())     # the real one, on glibc
     calls = []
-    monkeypatch.setattr(tr, "_glibc_malloc_trim", lambda: (lambda pad: calls.append(pad) or 1))
+    monkeypatch.setattr(callbacks, "_glibc_malloc_trim", lambda: (lambda pad: calls.append(pad) or 1))
     train, _ = planted(n_users=80)   # 80 users x 11 items x (1 + 4) rows = 4,400 rows: 68 batches of 64
     model = train_model(train, "collabnn", loss="bce", epochs=1, batch_size=64, seed=0, device="cpu")
     n_batches = len(model.learn.dls.train)
@@ -291,7 +292,8 @@ def test_cpu_training_returns_freed_memory_every_20_batches(monkeypatch):
 
 
 def test_validation_leaves_the_training_items_out_of_the_softmax():
-    from helpers.train import UserBatches, multinomial_nll
+    from helpers.training.loaders import UserBatches
+    from helpers.training.losses import multinomial_nll
 
     # user 0: trained on items 0, 1; held out item 2 (of 4)
     loader = UserBatches(np.array([0, 1]), np.array([2]), 4, batch_size=8, exclude=(np.array([0, 2]), np.array([0, 1])))

@@ -1,16 +1,15 @@
 """training.ipynb through papermill with 1 epoch on a small sample, into temporary folders; and its shape
 (thin, one tagged parameters cell, kernelspec)."""
 import json
-
-import numpy as np
-import pandas as pd
 from pathlib import Path
 
 import nbformat
+import numpy as np
+import pandas as pd
 import papermill as pm
 
-from helpers.recommender import load_model
-from helpers.reports import read_metrics
+from helpers.models import load_model
+from helpers.notebooks.records import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "training.ipynb"

@@ -1,0 +1,127 @@
+"""Command line: train a model, score pairs, recommend top-k. CSV ids are read as strings.
+
+    python -m helpers train --train TRAIN.csv --out MODEL.pth [--task implicit|rating] [--model NAME]
+                            [--epochs N] [--seed N] [--device auto|cpu|cuda] [--lr X] [--wd X]
+                            [--loss auto|multinomial|bce|softmax|bpr]
+    python -m helpers score --model MODEL.pth --pairs PAIRS.csv --out SCORES.csv
+    python -m helpers recommend --model MODEL.pth --k 10 --out RECS.csv [--users USERS.csv] [--exclude TRAIN.csv]
+
+TRAIN.csv: user_id,item_id[,rating][,timestamp]. PAIRS.csv: user_id,item_id (output: the same rows in
+the same order plus `score`; NaN for a user or item unknown to the model, counted on stderr).
+RECS.csv: user_id,item_id,rank,score; users unknown to the model get the most popular training
+items (counted on stderr). Without --exclude, the items each user had in training are excluded.
+Errors print one line on stderr and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.data import load
+from helpers.files import atomic_path
+from helpers.models import DEFAULT_MODEL, load_model
+from helpers.training import train_model
+
+
+def _read_ids(path, columns, what):
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{what} file {path} not found")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} file {path} has no column(s) {missing}; found {list(frame.columns)}")
+    return frame
+
+
+def cmd_train(args) -> None:
+    train = load(f"csv:{args.train}", verbose=False)
+    if args.task == "rating" and (train["rating"] == 1).all():
+        print("warning: every rating is 1 (no rating column?); the rating task will learn a constant",
+              file=sys.stderr)
+    model = train_model(train, args.model or DEFAULT_MODEL, task=args.task, epochs=args.epochs, seed=args.seed,
+                        device=args.device, lr=args.lr, wd=args.wd, batch_size=args.batch_size,
+                        loss=args.loss, progress=args.progress)
+    model.metadata.update(dataset=f"csv:{args.train}", split="given")
+    model.save(args.out)
+    m = model.metadata
+    print(f"trained {model.name} ({model.task}) on {m['train_rows']:,} rows, {model.n_users:,} users, "
+          f"{model.n_items:,} items, {m['epochs']} epochs in {m['train_seconds']:.1f} s on {m['device']}; "
+          f"saved {args.out}")
+
+
+def cmd_score(args) -> None:
+    model = load_model(args.model)
+    pairs = _read_ids(args.pairs, ["user_id", "item_id"], "pairs")
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        scores = model.score(pairs)
+    out = pairs.assign(score=scores)
+    n_unknown = int(out["score"].isna().sum())
+    with atomic_path(args.out) as tmp:
+        out.to_csv(tmp, index=False)
+    print(f"scored {len(out):,} pairs -> {args.out}"
+          + (f"; {n_unknown:,} with an unknown user or item have score NaN" if n_unknown else ""),
+          file=sys.stderr)
+
+
+def cmd_recommend(args) -> None:
+    model = load_model(args.model)
+    users = _read_ids(args.users, ["user_id"], "users")["user_id"].to_numpy() if args.users else None
+    exclude = _read_ids(args.exclude, ["user_id", "item_id"], "exclude") if args.exclude else "train"
+    recs = model.recommend(users, k=args.k, exclude=exclude)
+    n_cold = int(recs.loc[recs["cold_start"], "user_id"].nunique())
+    with atomic_path(args.out) as tmp:
+        recs[["user_id", "item_id", "rank", "score"]].to_csv(tmp, index=False)
+    print(f"top-{args.k} for {recs['user_id'].nunique():,} users -> {args.out}"
+          + (f"; {n_cold:,} users unknown to the model got the most popular items" if n_cold else ""),
+          file=sys.stderr)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model on a CSV and save it")
+    t.add_argument("--train", required=True, help="CSV with user_id,item_id[,rating]")
+    t.add_argument("--out", required=True, help="model file to write (.pth)")
+    t.add_argument("--task", default="implicit", choices=["implicit", "rating"])
+    t.add_argument("--model", default=None, help="collabnn (default) | mf | neumf")
+    t.add_argument("--epochs", type=int, default=None, help="default: the model's default")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    t.add_argument("--lr", type=float, default=None, help="default: the model's default")
+    t.add_argument("--wd", type=float, default=None, help="weight decay; default: the model's default")
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--loss", default=None, choices=["auto", "multinomial", "bce", "softmax", "bpr"],
+                   help="implicit task; default: the model's (collabnn: auto = multinomial over the catalogue when "
+                        "users x items is small enough, else bce with 4 sampled negatives)")
+    t.add_argument("--progress", action="store_true", help="show fastai's progress bars")
+    t.set_defaults(func=cmd_train)
+    s = sub.add_parser("score", help="score (user_id, item_id) pairs")
+    s.add_argument("--model", required=True)
+    s.add_argument("--pairs", required=True, help="CSV with user_id,item_id")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_score)
+    r = sub.add_parser("recommend", help="top-k items per user")
+    r.add_argument("--model", required=True)
+    r.add_argument("--k", type=int, default=10)
+    r.add_argument("--out", required=True)
+    r.add_argument("--users", default=None, help="CSV with user_id (default: every user of the model)")
+    r.add_argument("--exclude", default=None, help="CSV user_id,item_id to exclude (default: the training items)")
+    r.set_defaults(func=cmd_recommend)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+

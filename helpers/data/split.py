@@ -1,0 +1,157 @@
+"""Train / evaluation splits. Each returns two new DataFrames (inputs are never modified).
+
+- `random_split`: per-user stratified 80:20; every evaluation user keeps >= 1 interaction in train.
+  ml-100k (seed 0): 80,000 / 20,000 rows (every user has >= 20 ratings).
+- `leave_one_out`: each user's latest (or a random) interaction held out, users with >= 2 only.
+- `temporal_split`: everything before a cutoff trains, the rest evaluates (known users/items only).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.data.csv_files import read_interactions_csv
+from helpers.files import atomic_path
+
+SPLITS = ["random", "leave_one_out", "temporal"]
+
+
+def _check(df: pd.DataFrame) -> None:
+    for col in ("user_id", "item_id"):
+        if col not in df.columns:
+            raise ValueError(f"cannot split: no column '{col}'; found {list(df.columns)}")
+    if len(df) == 0:
+        raise ValueError("cannot split an empty DataFrame")
+
+
+def _user_codes(df: pd.DataFrame) -> np.ndarray:
+    return pd.factorize(df["user_id"])[0]
+
+
+def random_split(df: pd.DataFrame, frac: float = 0.8, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, evaluation): per user, a random `1 - frac` share of the interactions goes to evaluation.
+
+    Per-user counts are rounded stochastically (seeded) so the overall evaluation share is
+    `1 - frac` in expectation, and each user keeps at least one interaction in train (a user with a
+    single interaction stays in train only, which lowers the share on very sparse data).
+    """
+    _check(df)
+    if not 0 < frac < 1:
+        raise ValueError(f"frac must be in (0, 1), got {frac}")
+    rng = np.random.default_rng(seed)
+    users = _user_codes(df)
+    counts = np.bincount(users)
+    want = counts * (1 - frac)
+    n_eval = np.floor(want + rng.random(len(counts))).astype(np.int64)
+    n_eval = np.minimum(n_eval, counts - 1)
+    # rank of each row inside its user, in a random order
+    key = rng.random(len(df))
+    order = np.lexsort((key, users))
+    rank = np.empty(len(df), dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank[order] = np.arange(len(df)) - np.repeat(starts, counts)
+    is_eval = rank < n_eval[users]
+    return df[~is_eval].reset_index(drop=True), df[is_eval].reset_index(drop=True)
+
+
+def leave_one_out(df: pd.DataFrame, by: str = "timestamp", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, evaluation) with one interaction per user (users with >= 2 interactions) held out.
+
+    by="timestamp": the latest interaction (ties broken at random, seeded); by="random": a random one.
+    """
+    _check(df)
+    if by not in ("timestamp", "random"):
+        raise ValueError(f"by must be 'timestamp' or 'random', got {by!r}")
+    rng = np.random.default_rng(seed)
+    users = _user_codes(df)
+    key = rng.random(len(df))
+    if by == "timestamp":
+        if "timestamp" not in df.columns or df["timestamp"].isna().any():
+            raise ValueError("leave_one_out(by='timestamp') needs a timestamp for every row; use by='random'")
+        order = np.lexsort((key, df["timestamp"].to_numpy(dtype=np.int64), users))
+    else:
+        order = np.lexsort((key, users))
+    last_of_user = np.r_[users[order][1:] != users[order][:-1], True]
+    counts = np.bincount(users)
+    is_eval = np.zeros(len(df), dtype=bool)
+    is_eval[order[last_of_user]] = True
+    is_eval &= counts[users] >= 2
+    return df[~is_eval].reset_index(drop=True), df[is_eval].reset_index(drop=True)
+
+
+def temporal_split(df: pd.DataFrame, cutoff) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, evaluation): interactions with timestamp < cutoff train, the others evaluate.
+
+    cutoff: unix seconds (int), a date string / pd.Timestamp, or a float in (0, 1) read as the
+    quantile of timestamps (0.8 = the latest 20% evaluate). Evaluation rows whose user or item does
+    not occur in train are dropped (their count is in `evaluation.attrs["dropped_cold"]`).
+    """
+    _check(df)
+    if "timestamp" not in df.columns or df["timestamp"].isna().any():
+        raise ValueError("temporal_split needs a timestamp for every row; use random_split or leave_one_out(by='random')")
+    ts = df["timestamp"].to_numpy(dtype=np.int64)
+    if isinstance(cutoff, float) and 0 < cutoff < 1:
+        cut = int(np.quantile(ts, cutoff))
+    elif isinstance(cutoff, (int, np.integer)):
+        cut = int(cutoff)
+    else:
+        try:
+            cut = int((pd.Timestamp(cutoff) - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1))
+        except (ValueError, TypeError):
+            raise ValueError(f"cutoff {cutoff!r} is not unix seconds, a date or a quantile in (0, 1)") from None
+    before = ts < cut
+    train, rest = df[before], df[~before]
+    if len(train) == 0 or len(rest) == 0:
+        raise ValueError(f"cutoff {cutoff!r} puts every interaction on one side; choose a cutoff inside "
+                         f"[{pd.to_datetime(ts.min(), unit='s')}, {pd.to_datetime(ts.max(), unit='s')}]")
+    known = rest["user_id"].isin(set(train["user_id"])) & rest["item_id"].isin(set(train["item_id"]))
+    evaluation = rest[known].reset_index(drop=True)
+    evaluation.attrs["dropped_cold"] = int((~known).sum())
+    return train.reset_index(drop=True), evaluation
+
+
+def make_split(df: pd.DataFrame, split: str = "random", seed: int = 0, frac: float = 0.8,
+               cutoff=0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Dispatch by name: "random" (80:20), "leave_one_out" (latest per user), "temporal" (quantile cutoff)."""
+    if split == "random":
+        return random_split(df, frac=frac, seed=seed)
+    if split == "leave_one_out":
+        by = "timestamp" if "timestamp" in df.columns and df["timestamp"].notna().all() else "random"
+        return leave_one_out(df, by=by, seed=seed)
+    if split == "temporal":
+        return temporal_split(df, cutoff)
+    raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+
+
+def split_summary(train: pd.DataFrame, evaluation: pd.DataFrame) -> dict:
+    """Sizes and invariants of a split, for reports/metrics.json."""
+    eval_users = set(evaluation["user_id"])
+    return {
+        "train_rows": int(len(train)),
+        "evaluation_rows": int(len(evaluation)),
+        "evaluation_share": round(len(evaluation) / max(len(train) + len(evaluation), 1), 4),
+        "evaluation_users": len(eval_users),
+        "evaluation_users_in_train": int(len(eval_users & set(train["user_id"]))),
+    }
+
+
+def write_split(train: pd.DataFrame, evaluation: pd.DataFrame, data_dir="data") -> tuple[Path, Path]:
+    """Write data_dir/train.csv and data_dir/evaluation.csv, each atomically, both written before either
+    replaces an earlier file (a failure while writing leaves the earlier pair untouched)."""
+    targets = [Path(data_dir) / "train.csv", Path(data_dir) / "evaluation.csv"]
+    with atomic_path(targets[0]) as tmp_train, atomic_path(targets[1]) as tmp_eval:
+        train.to_csv(tmp_train, index=False)
+        evaluation.to_csv(tmp_eval, index=False)
+    return targets[0], targets[1]
+
+
+def read_split(data_dir) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """(train, evaluation) from DATA_DIR/train.csv and DATA_DIR/evaluation.csv, read with
+    `read_interactions_csv` (ids as strings, MovieLens headers renamed); None when either file is missing."""
+    files = [Path(data_dir) / "train.csv", Path(data_dir) / "evaluation.csv"]
+    if not all(f.exists() for f in files):
+        return None
+    train, evaluation = (read_interactions_csv(f) for f in files)
+    return train, evaluation

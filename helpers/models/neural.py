@@ -1,0 +1,129 @@
+"""The common part of the torch models: validated per-task config, scoring, save / load.
+
+Training is not here: `helpers.training.fit(model, train, valid)` builds the fastai Learner for a
+`NeuralRecommender` and runs it (models never train themselves). The per-task defaults were chosen
+by benchmarks/accuracy.py (benchmarks/ACCURACY.md); keys left None are filled at training time from
+the model's `loss_defaults` for the loss that `loss="auto"` resolves to.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from helpers.models.base import TASKS, Recommender, check_config
+
+# Defaults per task, chosen by benchmarks/accuracy.py (see benchmarks/ACCURACY.md); a user gets these
+# without tuning. Training keys are read by helpers.training; the rest build the module.
+TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "loss", "seed", "device", "sparse", "progress")
+
+
+class NeuralRecommender(Recommender):
+    """Common fit / score / save logic for the torch models; subclasses define `build_module` and defaults."""
+    name = "neural"
+    defaults: dict = {}        # task -> {key: value}; per-model; None = filled from loss_defaults at fit time
+    loss_defaults: dict = {}   # implicit loss -> {key: value} for keys left None ("bce" also serves softmax / bpr)
+    module_keys: tuple = ()    # config keys passed to build_module
+    extra_keys: tuple = ()     # other config keys a subclass understands
+
+    def __init__(self, task: str = "implicit", **config):
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
+        allowed = set(self.module_keys) | set(TRAIN_KEYS) | {"y_range"} | set(self.extra_keys)
+        full = {**self.defaults[task], **{k: v for k, v in config.items() if v is not None}}
+        check_config(full, allowed, what=f"model '{self.name}'")
+        if task == "rating" and full.get("y_range") is None:
+            full["y_range"] = None  # filled from the data's rating range at fit time
+        super().__init__(task=task, **full)
+        self.task = task
+        self.module: nn.Module | None = None
+        self.learn = None          # the fastai Learner of the last fit (not saved)
+        self.losses = None         # DataFrame epoch, train_loss, valid_loss (filled by fit)
+        self.init_from: dict | None = None   # pretrained modules by stage name (NeuMF)
+        self.freeze_mlp = False    # NeuMF pretraining: a GMF alone, the MLP branch's output weight held at zero
+
+    def supports_catalogue_loss(self) -> bool:
+        """Whether this configuration can train with the multinomial objective (a dot-product score)."""
+        return True
+
+    def fill_loss_defaults(self) -> None:
+        """Fill the config keys left None with `loss_defaults` of the (resolved) loss; called before training."""
+        if self.task != "implicit":
+            return
+        loss = self.config.get("loss") or "bce"
+        table = self.loss_defaults.get(loss) or self.loss_defaults.get("bce", {})
+        for key, value in table.items():
+            if self.config.get(key) is None:
+                self.config[key] = value
+        missing = [k for k in ("epochs", "lr", "wd", "batch_size") if self.config.get(k) is None]
+        if missing:
+            raise ValueError(f"model '{self.name}' has no value for {missing} with loss {loss!r}; pass them explicitly")
+
+    # ---------------------------------------------------------------- module
+    def module_config(self) -> dict:
+        cfg = {k: self.config[k] for k in self.module_keys if k in self.config}
+        cfg["y_range"] = self.config.get("y_range") if self.task == "rating" else None
+        cfg["sparse"] = bool(self.config.get("sparse", False))
+        return cfg
+
+    def build_module(self) -> nn.Module:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- fitting (by helpers.training)
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None) -> NeuralRecommender:
+        """Neural models are trained by the trainer, not by themselves: `helpers.training.fit(model, train,
+        valid)` (or `helpers.training.train_model(train, name, ...)`)."""
+        raise TypeError(f"model '{self.name}' is trained by helpers.training: use "
+                        "`from helpers.training import fit; fit(model, train, valid)`")
+
+    def set_rating_range(self, ratings: np.ndarray) -> None:
+        """Rating task with no `y_range` given: the data's range widened by 5% on each side (fastai's (0, 5.5))."""
+        if self.task == "rating" and self.config.get("y_range") is None:
+            lo, hi = float(ratings.min()), float(ratings.max())
+            self.config["y_range"] = [lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)]
+
+    def pretraining_stages(self) -> list[tuple[str, NeuralRecommender]]:
+        """Models to train before this one, whose modules `build_module` starts from (`init_from`); none here."""
+        return []
+
+    # ---------------------------------------------------------------- scoring
+    def _device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def score_users(self, users) -> torch.Tensor:
+        self.module.eval()
+        u = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self._device())
+        return self.module.score_all(u).float().cpu()
+
+    @torch.no_grad()
+    def score_pairs(self, users, items, batch_size: int = 1 << 16) -> np.ndarray:
+        self.module.eval()
+        x = torch.from_numpy(np.stack([np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)], 1))
+        out = [self.module(x[s:s + batch_size].to(self._device())).float().cpu()
+               for s in range(0, len(x), batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
+
+    def to(self, device) -> NeuralRecommender:
+        """Move the module (e.g. `model.to("cuda")` to score on a GPU after `load_model`)."""
+        self.module.to(device)
+        return self
+
+    # ---------------------------------------------------------------- persistence
+    def _state(self) -> dict:
+        return {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
+
+    def _from_state(self, state: dict) -> None:
+        self.module = self.build_module()
+        self.module.load_state_dict(state)  # RuntimeError on a shape/key mismatch -> clear ValueError in load_model
+        self.module.eval()
+
+    def summary(self) -> str:
+        """The module's layers and its number of parameters."""
+        n = sum(p.numel() for p in self.module.parameters())
+        return f"{self.module}\n{self.name}: {n:,} parameters"
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+

@@ -1,0 +1,74 @@
+"""What training.ipynb needs: its parameters checked, and a quick held-out summary of the trained model."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from helpers.data import DATASETS, SPLITS, sampled_candidates
+from helpers.evaluation import sampled_ranking
+from helpers.models import MODELS, TASKS, make_model
+from helpers.training import DEVICES, IMPLICIT_LOSSES
+
+NOTEBOOK_PARAMETERS = {
+    "DATASET": "ml-100k | electronics | csv:PATH",
+    "SPLIT": "random | leave_one_out | temporal",
+    "MODEL": "collabnn | collabnn_mlp | mf | neumf",
+    "TASK": "implicit | rating",
+    "DEVICE": "auto | cpu | cuda",
+}
+
+
+def check_parameters(dataset: str, split: str, model: str, task: str, device: str, epochs=None, lr=None,
+                     wd=None, emb_size=None, layers=None, seed: int = 0, sample: int = 0, loss=None) -> dict:
+    """Validate training.ipynb's parameters (one-line ValueError naming the allowed values); returns
+    the model keyword arguments (None values dropped, so the model's defaults apply)."""
+    if not isinstance(dataset, str) or not (dataset in DATASETS[:-1] or (dataset.startswith("csv:") and len(dataset) > 4)):
+        raise ValueError(f"unknown DATASET {dataset!r}; choose one of {DATASETS}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown SPLIT {split!r}; choose one of {SPLITS}")
+    if model not in MODELS:
+        raise ValueError(f"unknown MODEL {model!r}; choose one of {sorted(MODELS)}")
+    if task not in TASKS:
+        raise ValueError(f"unknown TASK {task!r}; choose one of {list(TASKS)}")
+    if device not in DEVICES:
+        raise ValueError(f"unknown DEVICE {device!r}; choose one of {DEVICES}")
+    for key, value in (("EPOCHS", epochs), ("EMB_SIZE", emb_size), ("SAMPLE", sample), ("SEED", seed)):
+        if value is not None and (not isinstance(value, int) or value < 0):
+            raise ValueError(f"{key} must be a non-negative integer or None, got {value!r}")
+    for key, value in (("LR", lr), ("WD", wd)):
+        if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            raise ValueError(f"{key} must be a non-negative number or None, got {value!r}")
+    if layers is not None and (not isinstance(layers, (list, tuple)) or not all(isinstance(w, int) and w > 0 for w in layers)):
+        raise ValueError(f"LAYERS must be a list of positive integers or None, got {layers!r}")
+    if loss is not None and (task != "implicit" or loss not in IMPLICIT_LOSSES):
+        raise ValueError(f"LOSS {loss!r} is not an implicit-task loss; choose one of {list(IMPLICIT_LOSSES)} "
+                         "with TASK 'implicit', or None")
+    kwargs = dict(epochs=epochs, lr=lr, wd=wd, emb_size=emb_size, layers=layers, seed=seed, device=device, loss=loss)
+    if layers is not None and "layers" not in MODELS[model].module_keys:
+        raise ValueError(f"MODEL {model!r} has no hidden layers; set LAYERS = None")
+    effective_layers = layers if layers is not None else MODELS[model].defaults[task].get("layers")
+    if emb_size is not None and "gmf_size" in MODELS[model].module_keys and not effective_layers:
+        kwargs["gmf_size"] = kwargs.pop("emb_size")  # no MLP: the width is the GMF branch's
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    make_model(model, task=task, **kwargs)  # rejects anything the model does not accept
+    return kwargs
+
+
+def evaluation_summary(model, train: pd.DataFrame, evaluation: pd.DataFrame, k: int = 10,
+                       n_negatives: int = 99, seed: int = 0) -> dict:
+    """Quick held-out figures for the notebook. Implicit: HR@k and NDCG@k (each evaluation item vs
+    `n_negatives` sampled unseen items, fewer on a small catalogue), both in [0, 1]. Rating: RMSE."""
+    if model.task == "rating":
+        known = (model.user_index(evaluation["user_id"]) >= 0) & (model.item_index(evaluation["item_id"]) >= 0)
+        pred = model.score(evaluation[known])
+        err = pred - evaluation.loc[known, "rating"].to_numpy(dtype=np.float64)
+        return {"rmse": float(np.sqrt(np.mean(err ** 2))), "evaluation_rows": int(known.sum())}
+    per_user_max = int(pd.concat([train, evaluation]).groupby("user_id").size().max())
+    n_neg = int(min(n_negatives, model.n_items - per_user_max - 1))
+    if n_neg < k:
+        return {f"hr@{k}": None, f"ndcg@{k}": None, "n_negatives": n_neg}
+    cand = sampled_candidates(train, evaluation, n_neg, seed=seed)
+    ranking = sampled_ranking(model, cand, unknown="drop")
+    return {f"hr@{k}": ranking.mean("hr", k), f"ndcg@{k}": ranking.mean("ndcg", k),
+            "n_negatives": n_neg, "evaluation_rows": int(len(cand))}
+

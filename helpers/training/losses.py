@@ -1,0 +1,107 @@
+"""Training objectives of the implicit task, the rating task's MSE, and the rule `loss="auto"` follows.
+
+- "multinomial": per user, a softmax over the whole catalogue whose targets are the user's items (the
+  multinomial likelihood of Mult-DAE / Mult-VAE, Liang et al. 2018); needs a dot-product score.
+- "bce": binary cross-entropy per (user, item) row against `neg_ratio` sampled negatives.
+- "softmax" / "bpr": over groups of 1 positive + `neg_ratio` negatives.
+- "auto": "multinomial" when the model allows it and users x items <= CATALOGUE_BUDGET, else "bce".
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+IMPLICIT_LOSSES = {"auto": "multinomial when the model allows it and users x items <= CATALOGUE_BUDGET, else bce",
+                   "multinomial": "per user, softmax over the whole catalogue of the user's items (Mult-DAE)",
+                   "bce": "binary cross-entropy per row (pointwise)",
+                   "softmax": "sampled softmax: cross-entropy of the positive among its 1 + neg_ratio group",
+                   "bpr": "BPR: mean -log sigmoid(positive - negative) over the group"}
+
+
+# "auto" takes the multinomial objective up to this many (user, item) scores per epoch: about 8 GFLOP
+# per 10^6 pairs at 128 factors, i.e. well under a minute per epoch on a laptop CPU; beyond it, the
+# sampled negatives of "bce" cost (1 + neg_ratio) scores per interaction instead.
+CATALOGUE_BUDGET = 2 * 10**8
+
+
+def multinomial_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Multinomial negative log-likelihood: -sum(target * log_softmax(scores over the catalogue)) / sum(target),
+    i.e. the mean over a batch's (user, item) targets of -log p(item | user). Items whose target is -1
+    (validation: the user's training items) are left out of the softmax."""
+    pred = pred.float()
+    if (target < 0).any():
+        pred = pred.masked_fill(target < 0, float("-inf"))
+        target = target.clamp(min=0)
+    logp = torch.log_softmax(pred, dim=1)
+    return -(logp.masked_fill(target == 0, 0.0) * target).sum() / target.sum().clamp(min=1)
+
+
+class CatalogueScores(torch.nn.Module):
+    """What the fastai Learner trains under the multinomial objective: users [B] -> scores [B, n_items]
+    (`module.catalogue_logits`); the parameters are the wrapped module's own."""
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, users: torch.Tensor) -> torch.Tensor:
+        return self.module.catalogue_logits(users)
+
+
+def resolve_loss(model, n_users: int, n_items: int, loss: str | None = None) -> str:
+    """The implicit-task loss `model` trains with on n_users x n_items: `loss` (default: the model's `loss`
+    key), "auto" resolved (see IMPLICIT_LOSSES)."""
+    loss = loss or model.config.get("loss") or "auto"
+    if loss not in IMPLICIT_LOSSES:
+        raise ValueError(f"unknown loss {loss!r} for the implicit task; choose one of {list(IMPLICIT_LOSSES)}")
+    if loss != "auto":
+        return loss
+    fits = int(n_users) * int(n_items) <= CATALOGUE_BUDGET
+    return "multinomial" if fits and model.supports_catalogue_loss() else "bce"
+
+
+def bce_with_logits(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on logits (implicit task)."""
+    return F.binary_cross_entropy_with_logits(pred.float().view(-1), target.float().view(-1))
+
+
+class GroupRankingLoss:
+    """Ranking loss over batches of whole groups (1 positive + k negatives, `TensorBatches(grouped=True)`).
+
+    "softmax": mean over groups of -log softmax(scores)[positive] (sampled softmax / listwise
+    cross-entropy; uniform negatives, so no logQ correction); "bpr": mean over groups and negatives of
+    -log sigmoid(s_pos - s_neg). The positive is the row with target 1 (the first of its group).
+    """
+    def __init__(self, kind: str, group: int):
+        if kind not in ("softmax", "bpr"):
+            raise ValueError(f"unknown ranking loss {kind!r}; choose 'softmax' or 'bpr'")
+        if group < 2:
+            raise ValueError(f"a group needs a positive and at least one negative, got group size {group}")
+        self.kind, self.group = kind, int(group)
+        self.__name__ = f"{kind}_loss"
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        s = pred.float().view(-1, self.group)
+        t = target.float().view(-1, self.group)
+        if self.kind == "softmax":
+            return -(torch.log_softmax(s, 1) * t).sum(1).mean()
+        pos = (s * t).sum(1, keepdim=True)
+        return -(F.logsigmoid(pos - s) * (1 - t)).sum(1).div((1 - t).sum(1).clamp(min=1)).mean()
+
+    def __repr__(self) -> str:
+        return f"GroupRankingLoss({self.kind!r}, group={self.group})"
+
+
+def implicit_loss(kind: str = "bce", neg_ratio: int = 4):
+    """The loss function for the implicit task (see `IMPLICIT_LOSSES`; "auto" must be resolved first)."""
+    if kind not in IMPLICIT_LOSSES or kind == "auto":
+        raise ValueError(f"unknown loss {kind!r} for the implicit task; choose one of "
+                         f"{[k for k in IMPLICIT_LOSSES if k != 'auto']} (resolve 'auto' with resolve_loss)")
+    if kind == "multinomial":
+        return multinomial_nll
+    return bce_with_logits if kind == "bce" else GroupRankingLoss(kind, 1 + int(neg_ratio))
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error (rating task)."""
+    return F.mse_loss(pred.float().view(-1), target.float().view(-1))
+
