@@ -5,23 +5,38 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DATASET ?= ml-100k
 
-.PHONY: setup run test lab benchmark clean
+.PHONY: setup run test test-fast lint sync lab benchmark clean
 
 setup: $(STAMP)
 
-# Idempotent: reinstalls only when requirements.txt changed (or the venv is missing).
-$(STAMP): requirements.txt
+# Idempotent: reinstalls only when requirements.txt or pyproject.toml changed (or the venv is missing).
+# requirements.txt is the pinned lock; the project itself is installed editable (no deps: the lock has them),
+# so `python -m helpers` and the notebooks work from any folder.
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps recbole==1.2.1
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 run: setup
 	$(PY) -m helpers.pipeline --dataset $(DATASET)
 
-test: setup
+# ruff (lint), then every test: unit, integration (CLI, DDP, pipeline) and the notebooks through papermill.
+# The import-linter layers contract runs as a test (tests/unit/test_layers.py).
+test: setup lint
 	$(PY) -m pytest -q tests
+
+test-fast: setup lint
+	$(PY) -m pytest -q -m "not slow" tests
+
+lint: setup
+	$(VENV)/bin/ruff check helpers tests
+
+# After editing a notebook's .py (or its .ipynb in JupyterLab): bring the pair back in step.
+sync: setup
+	$(VENV)/bin/jupytext --sync EDA.ipynb training.ipynb evaluation.ipynb reranking.ipynb
 
 lab: setup
 	$(VENV)/bin/jupyter lab

@@ -1,18 +1,24 @@
-"""Shared fixtures. Tests run from the repository root (`make test`)."""
-import sys
+"""Shared fixtures. Tests run from the repository root (`make test`); `-m "not slow"` skips the notebook
+runs, subprocesses and full trainings (everything under tests/integration and tests/notebooks)."""
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.files import ROOT
+
 SHARED_SPLIT = ROOT.parent / "shared" / "data" / "ml-latest-small-seed-split"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+SLOW_FOLDERS = ("integration", "notebooks")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if Path(item.fspath).parent.name in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def ml100k():
-    from helpers.data.datasets import load
+    from helpers.data import load
 
     return load("ml-100k", verbose=False)
 

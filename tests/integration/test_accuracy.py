@@ -5,12 +5,12 @@ Measured (benchmarks/accuracy.py, 2026-11-27, seed 0): collabnn HR@10 0.872, NDC
 seeds 0-2: 0.879 / 0.666); most popular 0.736 / 0.483; the original notebook published 0.754 / 0.535.
 """
 import sys
-from pathlib import Path
 
 import pytest
 
 from helpers.data.sampling import sampled_candidates
 from helpers.evaluation import sampled_ranking
+from helpers.files import ROOT
 from helpers.models import MostPopular
 from helpers.training.learner import train_model
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_default_model_reproduces_the_benchmark_on_the_seed_split(seed_split_dir):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     from accuracy import read_seed_split
 
     train, test = read_seed_split(seed_split_dir)

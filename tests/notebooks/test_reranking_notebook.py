@@ -1,7 +1,6 @@
 """reranking.ipynb through papermill on a small sample (the same notebook, smaller parameters), plus
 the experiment helpers it relies on: the model check and the generated conclusion."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,13 +8,13 @@ import papermill as pm
 import pytest
 
 from helpers import rerank
+from helpers.files import ROOT
 from helpers.notebooks.inputs import notebook_split
 from helpers.notebooks.models import item_embeddings, load_or_train
 from helpers.notebooks.reranking import check_rerankers, conclusion_text, example_lists, history_profile
 from helpers.rerank.experiments import exposure_comparison, variant_label
 from helpers.training import fit
 
-ROOT = Path(__file__).resolve().parents[1]
 RERANKERS = [["affinity", 0.5], ["popularity", 0.5], ["popularity", -0.5], ["mmr", 0.5], ["calibration", 0.5],
              ["fairness", 1.0]]
 

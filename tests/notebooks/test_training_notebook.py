@@ -1,17 +1,16 @@
 """training.ipynb through papermill with 1 epoch on a small sample, into temporary folders; and its shape
 (thin, one tagged parameters cell, kernelspec)."""
 import json
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pandas as pd
 import papermill as pm
 
+from helpers.files import ROOT
 from helpers.models import load_model
 from helpers.notebooks.records import read_metrics
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "training.ipynb"
 PARAMETERS = ["DATASET", "SPLIT", "MODEL", "TASK", "EPOCHS", "LR", "WD", "EMB_SIZE", "LAYERS", "LOSS", "SEED", "DEVICE",
               "SAMPLE", "OUTPUT_DIR", "DATA_DIR", "MODEL_DIR"]

@@ -1,9 +1,8 @@
 """benchmarks/scale.py helpers that must not break other engineers' results (no timing here)."""
 import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.files import ROOT
 
 
 def load_scale():

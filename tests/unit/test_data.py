@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from helpers.data.datasets import drop_duplicate_pairs, explode_categories, load, recbole_ml100k_dir, sample_users
-
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+from helpers.files import ROOT
 
 
 def test_ml100k_sizes_and_schema(ml100k):

@@ -151,7 +151,8 @@ def test_fairness_removes_a_group_specific_skew():
         order = ["c1", "c2", "a1", "a2"] if u.startswith("f") else ["a1", "a2", "c1", "c2"]
         frames.append(pd.DataFrame({"user_id": u, "item_id": order, "score": [4.0, 3.0, 2.0, 1.0]}))
     cand = pd.concat(frames, ignore_index=True)
-    before = rerank.stereotype_amplification(rerank.exposure_by_group(cand.assign(rank=cand.groupby("user_id").cumcount() + 1), ctx, k=2))
+    ranked = cand.assign(rank=cand.groupby("user_id").cumcount() + 1)
+    before = rerank.stereotype_amplification(rerank.exposure_by_group(ranked, ctx, k=2))
     out = rerank.rerank_fairness(cand, ctx, 1.0, k=2)
     after = rerank.stereotype_amplification(rerank.exposure_by_group(out, ctx, k=2))
     assert before == pytest.approx(0.5)

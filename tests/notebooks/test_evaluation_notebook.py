@@ -1,17 +1,16 @@
 """evaluation.ipynb through papermill on a small sample: it runs, loads or trains its models, writes its figures
 and its numbers; and it stays thin and parameterised."""
 import json
-from pathlib import Path
 
 import papermill as pm
 
+from helpers.files import ROOT
 from helpers.models import MostPopular
 from helpers.notebooks.evaluation import PARAMETER_DEFAULTS
 from helpers.notebooks.inputs import notebook_split
 from helpers.notebooks.records import read_metrics
 from helpers.pipeline import declared_parameters
 
-ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["evaluation_sampled", "evaluation_full", "evaluation_rating", "evaluation_over_k",
            "evaluation_by_activity", "evaluation_by_gender"]
 PARAMETERS = ["DATASET", "SPLIT", "MODELS", "K", "PROTOCOLS", "N_NEGATIVES", "SEED", "SAMPLE", "DATA_DIR",
@@ -74,6 +73,6 @@ def test_evaluation_notebook_is_thin_and_parameterised():
         assert "=" not in line.split("#", 1)[1], f"papermill cannot parse '=' in a parameter comment: {line}"
         names.append(name)
     assert names == PARAMETERS
-    assert declared_parameters(ROOT / "evaluation.ipynb") == PARAMETER_DEFAULTS, "the notebook's defaults and helpers.evaluate.PARAMETER_DEFAULTS differ"
+    assert declared_parameters(ROOT / "evaluation.ipynb") == PARAMETER_DEFAULTS, "notebook defaults != helpers.notebooks.evaluation.PARAMETER_DEFAULTS"
     assert not any(line.lstrip().startswith(("def ", "class ")) for c in code for line in "".join(c["source"]).splitlines())
     assert "record_metrics(\"evaluation\"" in "".join("".join(c["source"]) for c in code)

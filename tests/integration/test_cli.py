@@ -1,12 +1,11 @@
 """`python -m helpers train|score|recommend` round trip on a tiny CSV, in subprocesses (the contract)."""
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.files import ROOT
 
 
 def cli(*args, check=True):

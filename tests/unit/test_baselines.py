@@ -1,13 +1,13 @@
 """Baselines: same interface as every model, EASE = the direct solve, kNN = brute force, save/load round trip."""
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.files import ROOT
 from helpers.models import EASE, BiasBaseline, ItemKNN, MostPopular, load_model
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = ROOT.parent / "shared"
 
 
 def toy(seed=0, n_users=40, n_items=25, density=0.25):

@@ -24,7 +24,17 @@ def test_pipeline_runs_eda_writes_split_html_and_metrics(tmp_path):
     assert "eda" in metrics and metrics["pipeline"]["notebooks"][0]["notebook"] == "EDA.ipynb"
     html = (out / "EDA.html").read_text()
     assert "<html" in html and "data:image/png;base64" in html
-    assert (out / "figures" / "interactions_by_gender.png").exists()
+    # what EDA.ipynb itself records (the pipeline's run is the tests' one run of it)
+    eda = metrics["eda"]
+    p = eda["profile"]
+    assert p["interactions"] == len(train) + len(ev) and 3000 <= p["interactions"] < 4000 and p["users"] < 943
+    assert abs(p["density"] - p["interactions"] / (p["users"] * p["items"])) < 1e-12
+    assert set(eda["by_gender"]) <= {"female", "male"}
+    assert sum(v["interactions"] for v in eda["by_gender"].values()) == p["interactions"]
+    for name in ["interactions_by_gender", "top_categories", "rating_by_gender_category", "ratings_over_years",
+                 "rating_distribution", "long_tail"]:
+        png = out / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
 def _notebook(path, source, placeholder=False):
