@@ -47,7 +47,7 @@ benchmark: setup
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# Training on NPROC processes (DDP through fastai, helpers/distributed.py; gloo on CPUs, NCCL on GPUs).
+# Training on NPROC processes (DDP through fastai, helpers/training/distributed.py; gloo on CPUs, NCCL on GPUs).
 # e.g. `make train-ddp NPROC=2 TRAIN=data/train.csv DDP_ARGS="--epochs 12"`; rank 0 writes DDP_OUT.
 NPROC ?= 2
 TRAIN ?= data/train.csv
@@ -56,7 +56,7 @@ DDP_ARGS ?=
 .PHONY: train-ddp
 train-ddp: setup
 	OMP_WAIT_POLICY=PASSIVE MALLOC_ARENA_MAX=2 $(PY) -m torch.distributed.run --standalone --nproc_per_node $(NPROC) \
-		-m helpers.distributed --train $(TRAIN) --out $(DDP_OUT) $(DDP_ARGS)
+		-m helpers.training.distributed --train $(TRAIN) --out $(DDP_OUT) $(DDP_ARGS)
 
 # Speed and memory at scale (benchmarks/scale.py): synthetic Electronics at SIZES shares; results to
 # reports/benchmarks.json ("scale"), reports/figures/scale_growth.png, reports/scale.md.

@@ -85,7 +85,7 @@ result.table()
 for protocol in params["PROTOCOLS"]:
     if protocol in set(result.summary["protocol"]):
         figures[f"evaluation_{protocol}"] = evaluation_plots.plot_metric_bars(result.summary, protocol)
-        evaluation_plots.save_figure(figures[f"evaluation_{protocol}"], OUTPUT_DIR, f"evaluation_{protocol}")
+        save_figure(figures[f"evaluation_{protocol}"], f"evaluation_{protocol}", OUTPUT_DIR)
         plt.show()
 
 # %% [markdown]

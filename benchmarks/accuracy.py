@@ -6,10 +6,10 @@
 
 1. Implicit task on the original notebook's exact split (../shared/data/ml-latest-small-seed-split,
    610 users, one held-out item each): each held-out item ranked against 99 sampled items the user
-   never interacted with (`helpers.evaluate.sampled_candidates(train, test, 99, seed=0)`, the same
+   never interacted with (`helpers.data.sampled_candidates(train, test, 99, seed=0)`, the same
    candidates for every model and seed), HR@10 and NDCG@10 in [0, 1], mean over training seeds,
    with the training wall time. Targets: HR@10 >= 0.87, NDCG@10 >= 0.66, training <= 60 s.
-2. Rating task on ml-100k (`helpers.split.random_split`, seed 0, 80:20 per user): RMSE in stars
+2. Rating task on ml-100k (`helpers.data.random_split`, seed 0, 80:20 per user): RMSE in stars
    on the 20%. Target: RMSE <= 0.90.
 
 Results go to reports/benchmarks.json under "accuracy" (other keys of that file are kept) and a table
@@ -116,7 +116,7 @@ def ml100k_benchmark(names, seed: int = 0, device: str = "auto") -> dict:
                       "unscored_rows": int((~ok).sum()),
                       "config": {k: v for k, v in model.config.items() if k != "progress"}}
         print(f"  ml-100k rating, {name}: RMSE {rmse:.4f}  {seconds:.1f} s", flush=True)
-    return {"data": "ml-100k, helpers.split.random_split seed 0 (80,000 / 20,000)", "models": rows}
+    return {"data": "ml-100k, helpers.data.random_split seed 0 (80,000 / 20,000)", "models": rows}
 
 
 def write_results(section: dict, path: Path = OUT) -> None:

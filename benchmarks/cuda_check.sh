@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 $PY -c "import torch, fastai; print('torch', torch.__version__, 'fastai', fastai.__version__, torch.cuda.get_device_name(0))"
 echo "== training unit tests with CUDA visible (device 'auto' takes the GPU)"
-timeout 120 $PY -m pytest -q -x tests/test_train.py -p no:cacheprovider 2>&1 | tail -6
+timeout 120 $PY -m pytest -q -x tests/unit/test_train.py -p no:cacheprovider 2>&1 | tail -6
 echo "== accuracy benchmark on CUDA (3 seeds; the same targets as on the CPU)"
 timeout 300 $PY benchmarks/accuracy.py --seed-split "$SPLIT" --device cuda --threads 4 --compare mf \
     --out "$OUT/accuracy_cuda.json" 2>&1 | grep -v -i warn | tail -14

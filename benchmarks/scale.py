@@ -6,7 +6,7 @@ One command (the full run; about 10 minutes on a quiet 2-core CPU):
     .venv/bin/python benchmarks/scale.py --sizes 0.02 --naive-steps 5 --users 1000   # a smoke run, ~1 min
 
 For every size (a share of Electronics' 1,292,954 ratings and 1,157,633 users; catalogue 9,560 items,
-data from `helpers.synthetic.electronics_like`) two child processes run, so that their memory
+data from `helpers.data.synthetic.electronics_like`) two child processes run, so that their memory
 peaks are separate:
 
 - "fast": the model as this project trains it at scale (sparse embedding gradients + LazyAdam):
@@ -71,7 +71,7 @@ WORKER_ENV = {
 }
 # No malloc tuning here any more: the ~1 MB buffers that sparse steps allocate and free every batch used
 # to fragment glibc's heap (resident size +1.6 MB per batch, 3.7-5.8 GB peak at full size, MALLOC_ARENA_MAX=2
-# only sometimes helping); helpers.train.release_freed_memory (malloc_trim every 20 batches, in every
+# only sometimes helping); helpers.training.callbacks.release_freed_memory (malloc_trim every 20 batches, in every
 # CPU training) keeps it flat, so the benchmark measures what a user's plain process gets.
 NEG_RATIO = 4  # negatives per positive in the implicit task (the model's default; the issue's "4 negatives")
 
@@ -163,7 +163,7 @@ def _data(size: float, seed: int):
 
 def _model_config(opts: dict, sparse: bool, epochs: int) -> dict:
     # loss "bce": the issue's epoch (every positive + 4 negatives); it is also what the default loss "auto"
-    # picks at Electronics' size (users x items far above helpers.train.CATALOGUE_BUDGET)
+    # picks at Electronics' size (users x items far above helpers.training.losses.CATALOGUE_BUDGET)
     config = {"epochs": epochs, "batch_size": opts["batch_size"], "seed": opts["seed"], "device": opts["device"],
               "sparse": sparse, "neg_ratio": NEG_RATIO, "loss": "bce"}
     if opts.get("layers"):

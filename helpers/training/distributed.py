@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 import time
 import warnings
 
@@ -226,8 +227,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     backend = init_process_group(args.backend)
     rank, size, _ = world()
-    train = read_interactions_csv(args.train, "training data")
-    valid = read_interactions_csv(args.valid, "validation data") if args.valid else None
+    train = read_interactions_csv(args.train)
+    valid = read_interactions_csv(args.valid) if args.valid else None
     config = {"epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
               "sparse": args.sparse, "device": args.device, "loss": args.loss}
     try:
@@ -242,3 +243,7 @@ def main(argv=None) -> int:
         dist.destroy_process_group()
     return 0
 
+
+
+if __name__ == "__main__":
+    sys.exit(main())

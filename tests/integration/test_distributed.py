@@ -1,4 +1,4 @@
-"""Training on 2 CPU processes (torchrun, gloo, helpers.distributed) matches single-process training.
+"""Training on 2 CPU processes (torchrun, gloo, helpers.training.distributed) matches single-process training.
 
 The data: synthetic Electronics-shaped interactions with a planted category preference, dense
 enough to learn in seconds (20,000 ratings, 1,000 users, 300 items; leave-one-out split, 878
@@ -48,7 +48,7 @@ def test_two_gloo_processes_match_one_process(planted, config):
     out = folder / f"ddp-{config['loss']}.pth"
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": os.getcwd()}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "helpers.distributed", "--train", str(folder / "train.csv"), "--out", str(out),
+           "-m", "helpers.training.distributed", "--train", str(folder / "train.csv"), "--out", str(out),
            "--backend", "gloo", "--device", "cpu", "--threads", "1", "--seed", str(config["seed"]),
            "--loss", config["loss"]]
     for key in ("epochs", "batch_size"):

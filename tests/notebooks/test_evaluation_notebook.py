@@ -73,6 +73,7 @@ def test_evaluation_notebook_is_thin_and_parameterised():
         assert "=" not in line.split("#", 1)[1], f"papermill cannot parse '=' in a parameter comment: {line}"
         names.append(name)
     assert names == PARAMETERS
-    assert declared_parameters(ROOT / "evaluation.ipynb") == PARAMETER_DEFAULTS, "notebook defaults != helpers.notebooks.evaluation.PARAMETER_DEFAULTS"
+    declared = declared_parameters(ROOT / "evaluation.ipynb")
+    assert declared == PARAMETER_DEFAULTS, "the notebook's defaults differ from helpers.notebooks.evaluation.PARAMETER_DEFAULTS"
     assert not any(line.lstrip().startswith(("def ", "class ")) for c in code for line in "".join(c["source"]).splitlines())
     assert "record_metrics(\"evaluation\"" in "".join("".join(c["source"]) for c in code)
