@@ -24,13 +24,13 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from helpers.files import write_text  # noqa: E402  (the repository on the path first, for a run without `make setup`)
 SEED_SPLIT = ROOT.parent / "shared" / "data" / "ml-latest-small-seed-split"
 OUT = ROOT / "reports" / "benchmarks.json"
 TARGETS = {"hr@10": 0.87, "ndcg@10": 0.66, "train_seconds": 60.0, "rmse": 0.90}
@@ -121,14 +121,9 @@ def ml100k_benchmark(names, seed: int = 0, device: str = "auto") -> dict:
 
 def write_results(section: dict, path: Path = OUT) -> None:
     """Replace the "accuracy" key of benchmarks.json (other keys kept), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.exists() else {}
     data["accuracy"] = section
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv=None) -> int:

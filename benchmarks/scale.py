@@ -42,6 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from helpers.files import write_text  # noqa: E402  (the repository on the path first, for a run without `make setup`)
 
 # Defaults (typed, one place); every one is a command-line option of the same name.
 DEFAULTS = {
@@ -96,7 +97,7 @@ def machine() -> dict:
                 mem_gb = round(int(line.split()[1]) / 1e6, 1)
     except OSError:
         pass
-    from helpers.training.device import library_versions, resolve_device
+    from helpers.training.device import library_versions
 
     return {
         "cpu": cpu, "logical_cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
@@ -440,15 +441,9 @@ def run_worker(kind: str, size: float, opts: dict) -> dict:
 # --------------------------------------------------------------------------- results
 def merge_json(path: Path, key: str, value) -> None:
     """Set `key` in the JSON object at `path`, keeping the other keys; atomic write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.exists() and path.stat().st_size else {}
     data[key] = value
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; the file is shared
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def plot_growth(rows: list[dict], path: Path) -> None:
