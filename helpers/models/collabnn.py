@@ -1,6 +1,7 @@
-"""Neural collaborative-filtering models, trained through fastai (see helpers.training).
+"""CollabNN, the project's neural model ("collabnn", and "collabnn_mlp" with the seeds' concat-MLP branch).
 
-Four registered `Recommender`s (helpers.models.base) share one training path:
+The four neural `Recommender`s (this module, `helpers.models.mf`, `helpers.models.neumf`) share one
+training path, `helpers.training.fit` (fastai's Learner):
 
 - "collabnn" (`CollabNN`, the project's default): user and item embeddings from our own
   `Embedding` module; a GMF (dot-product) branch whose user vector adds the user's item history

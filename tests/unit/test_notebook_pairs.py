@@ -7,7 +7,7 @@ import pytest
 from jupytext.cli import jupytext as jupytext_cli
 
 from helpers.files import ROOT
-from helpers.pipeline import NOTEBOOKS
+from helpers.pipeline import NOTEBOOKS, declared_parameters
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -46,3 +46,13 @@ def test_editing_the_script_changes_only_that_cell_of_the_notebook(tmp_path):
     changed = [i for i, (a, b) in enumerate(zip(old.cells, new.cells)) if a.source != b.source]
     assert len(new.cells) == len(old.cells) and len(changed) == 1
     assert [c.get("id") for c in new.cells] == [c.get("id") for c in old.cells]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_an_interactive_run_writes_under_scratch_not_over_the_committed_results(name):
+    """reports/ and model/ hold the committed default run; only the pipeline (make run) writes there."""
+    params = declared_parameters(ROOT / name)
+    for key in ("OUTPUT_DIR", "MODEL_DIR"):
+        if key in params:
+            assert params[key].split("/")[0] == "scratch", f"{name}: {key} = {params[key]!r}"
+    assert "scratch/" in (ROOT / ".gitignore").read_text().splitlines()
