@@ -63,7 +63,8 @@ train, evaluation, source = notebook_split(DATA_DIR, DATASET, SPLIT, SEED, SAMPL
 items, users = side_tables(DATASET, train, evaluation)
 models, sources = load_or_train([BASE_MODEL, RETRIEVER], train, evaluation, MODEL_DIR, seed=SEED, epochs=EPOCHS, log=None)
 model, retriever = models[BASE_MODEL], models[RETRIEVER]
-model_source, retriever_source = (dict(zip(sources["model"], sources["source"]))[name] for name in (BASE_MODEL, RETRIEVER))
+source_of = dict(zip(sources["model"], sources["source"]))
+model_source, retriever_source = source_of[BASE_MODEL], source_of[RETRIEVER]
 fair_col = ("model_attr" if DATASET == "electronics" else "item_category") if FAIRNESS_ATTRIBUTE == "auto" else FAIRNESS_ATTRIBUTE
 context = rerank.build_context(train, items=items, users=users, fair_col=fair_col,
                                embeddings=item_embeddings(model))
