@@ -24,6 +24,7 @@ from helpers.data.split import (
                                    read_split,
                                    split_summary,
                                    temporal_split,
+                                   validation_split,
                                    write_split,
 )
 
@@ -31,4 +32,4 @@ __all__ = ["ID_ALIASES", "load_csv", "read_interactions_csv", "CANONICAL", "DATA
            "electronics_canonical", "explode_categories", "load", "recbole_ml100k_dir", "sample_users", "DownloadError",
            "download", "git_blob_sha1", "md5sum", "csr_pairs", "encode_ids", "interaction_matrix", "NegativeSampler",
            "sampled_candidates", "SPLITS", "leave_one_out", "make_split", "random_split", "read_split", "split_summary",
-           "temporal_split", "write_split"]
+           "temporal_split", "validation_split", "write_split"]

@@ -4,6 +4,10 @@
   ml-100k (seed 0): 80,000 / 20,000 rows (every user has >= 20 ratings).
 - `leave_one_out`: each user's latest (or a random) interaction held out, users with >= 2 only.
 - `temporal_split`: everything before a cutoff trains, the rest evaluates (known users/items only).
+- `validation_split`: the same rule applied again to a training part, carving out a validation part
+  (what model selection, early stopping and tuning score on; the evaluation part is never seen by them):
+  per user for "random", each user's second-latest interaction for "leave_one_out", the period just
+  before the cutoff for "temporal".
 """
 from __future__ import annotations
 
@@ -123,6 +127,26 @@ def make_split(df: pd.DataFrame, split: str = "random", seed: int = 0, frac: flo
     if split == "temporal":
         return temporal_split(df, cutoff)
     raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+
+
+def validation_split(train: pd.DataFrame, split: str = "random", seed: int = 0, frac: float = 0.8,
+                     cutoff=0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit part, validation part) of a training part, by the rule the evaluation part was split with, so
+    validation figures stand for the evaluation protocol; deterministic for a seed. Both are new frames.
+
+    - "random": per user, a random `1 - frac` share of the user's training interactions (each user keeps
+      >= 1 in the fit part); on ml-100k's 80,000 training rows, 64,000 / 16,000.
+    - "leave_one_out": each user's latest training interaction, i.e. the second-latest of the whole data
+      when the evaluation part holds the latest (a random one without timestamps).
+    - "temporal": the last `1 - cutoff` of the training period (quantile cutoff over the training
+      timestamps), users and items unknown before it dropped, as `temporal_split` does.
+
+    Carve validation from `train`, never from the evaluation part: that is what makes a figure chosen on
+    it an honest one.
+    """
+    if split == "temporal" and not (isinstance(cutoff, float) and 0 < cutoff < 1):
+        raise ValueError(f"validation_split(split='temporal') takes a quantile cutoff in (0, 1), got {cutoff!r}")
+    return make_split(train, split, seed=seed, frac=frac, cutoff=cutoff)
 
 
 def split_summary(train: pd.DataFrame, evaluation: pd.DataFrame) -> dict:

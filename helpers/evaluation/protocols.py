@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from helpers.data.interactions import encode_ids
-from helpers.evaluation.metrics import positions_from_ranks, positions_from_scores, ranking_metrics
+from helpers.metrics import positions_from_ranks, positions_from_scores, ranking_metrics
 from helpers.models import Recommender
 
 PROTOCOLS = ["sampled", "full", "rating"]
@@ -48,7 +48,7 @@ class Ranking:
 
     user_ids: [n] raw user id of each row (sampled: one row per evaluation interaction; full: one per
     user); positions: float [n, max_relevant], 0-based pessimistic positions, np.inf = not retrieved
-    (see helpers.evaluation.metrics); n_relevant: [n]; recommended: item indices [n_users, k] of the top-k lists
+    (see helpers.metrics); n_relevant: [n]; recommended: item indices [n_users, k] of the top-k lists
     (full ranking only) and list_users their user ids.
     """
     user_ids: np.ndarray

@@ -15,14 +15,6 @@ from scipy.sparse.linalg import svds
 
 from helpers.data.interactions import encode_ids, interaction_matrix
 from helpers.data.sampling import sampled_candidates
-from helpers.evaluation.metrics import (
-    average_popularity,
-    catalogue_coverage,
-    intra_list_diversity_by_category,
-    intra_list_diversity_by_embedding,
-    novelty,
-    ranking_metrics,
-)
 from helpers.evaluation.protocols import (
     FULL_METRICS,
     LIST_METRICS,
@@ -37,6 +29,14 @@ from helpers.evaluation.protocols import (
     unknown_evaluation_rows,
 )
 from helpers.evaluation.stats import bootstrap_ci, paired_comparison
+from helpers.metrics import (
+    average_popularity,
+    catalogue_coverage,
+    intra_list_diversity_by_category,
+    intra_list_diversity_by_embedding,
+    novelty,
+    ranking_metrics,
+)
 from helpers.models import Recommender
 
 

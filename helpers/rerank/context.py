@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from helpers import metrics
 from helpers.data.interactions import encode_ids
-from helpers.evaluation import metrics
 
 CALIBRATION_ALPHA = 0.01  # Steck 2018: q~ = (1 - alpha) q + alpha p keeps KL finite
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers.evaluation import metrics
+from helpers import metrics
 from helpers.evaluation.stats import bootstrap_mean_ci
 from helpers.rerank.context import (
     CALIBRATION_ALPHA,
@@ -49,7 +49,7 @@ def group_exposure_gap(shares: np.ndarray, history: np.ndarray, groups: np.ndarr
 
 
 def relevance_positions(lists: pd.DataFrame, evaluation: pd.DataFrame, users) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, n_relevant) for `helpers.evaluation.metrics` ranking functions, one row per user of `users`.
+    """(positions, n_relevant) for `helpers.metrics` ranking functions, one row per user of `users`.
 
     positions: 0-based list positions (rank - 1) of the user's evaluation items, np.inf for those
     not in the list; n_relevant: the user's number of evaluation items (full-ranking protocol: the

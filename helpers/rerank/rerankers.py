@@ -105,7 +105,7 @@ def rerank_mmr(candidates: pd.DataFrame, context: RerankContext, weight: float, 
         next = argmax_i (1 - w) s'_i - w * max_{j chosen} sim(i, j)
 
     sim: cosine of category multi-hot vectors ("category") or of item embeddings ("embedding"),
-    the same similarity `helpers.evaluation.metrics.intra_list_diversity` measures. k=None orders the whole list.
+    the same similarity `helpers.metrics.intra_list_diversity` measures. k=None orders the whole list.
     w = 1 picks the most different item each step (ties: the better-scored one). Weight in [0, 1].
     """
     w = check_weight("mmr", weight)

@@ -32,10 +32,10 @@ def test_an_upward_import_breaks_the_contract_and_is_named(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     split = tmp_path / "helpers" / "data" / "split.py"
     split.write_text(split.read_text().replace("from helpers.files import atomic_path",
-                                               "from helpers.files import atomic_path\nfrom helpers.evaluation import metrics"))
+                                               "from helpers.files import atomic_path\nfrom helpers.evaluation import stats"))
     res = lint_imports(tmp_path)
     assert res.returncode != 0 and "0 kept, 1 broken" in res.stdout
-    assert "helpers.data.split -> helpers.evaluation.metrics" in res.stdout
+    assert "helpers.data.split -> helpers.evaluation.stats" in res.stdout
 
 
 def modules():

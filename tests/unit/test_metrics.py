@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers.evaluation import metrics as M
+from helpers import metrics as M
 
 INF = np.inf
 

@@ -2,7 +2,15 @@
 import pandas as pd
 import pytest
 
-from helpers.data.split import leave_one_out, make_split, random_split, split_summary, temporal_split, write_split
+from helpers.data.split import (
+    leave_one_out,
+    make_split,
+    random_split,
+    split_summary,
+    temporal_split,
+    validation_split,
+    write_split,
+)
 
 
 def pairs(df):
@@ -79,3 +87,46 @@ def test_write_split_writes_both_files(tmp_path, ml100k):
     assert len(back) == len(train) and pairs(back) == pairs(train)
     s = split_summary(train, ev)
     assert s["evaluation_users_in_train"] == s["evaluation_users"]
+
+
+@pytest.mark.parametrize("split", ["random", "leave_one_out", "temporal"])
+def test_validation_split_carves_from_train_only(ml100k, split):
+    train, evaluation = make_split(ml100k, split, seed=0)
+    fit_part, valid = validation_split(train, split, seed=0)
+    key = ["user_id", "item_id"]
+    # nothing of the evaluation part leaks in; the validation part comes out of train, disjoint from the fit part
+    assert fit_part.merge(evaluation, on=key).empty and valid.merge(evaluation, on=key).empty
+    assert fit_part.merge(valid, on=key).empty
+    assert len(valid.merge(train, on=key)) == len(valid)
+    assert len(fit_part) + len(valid) + valid.attrs.get("dropped_cold", 0) == len(train)
+    again = validation_split(train, split, seed=0)
+    pd.testing.assert_frame_equal(again[1], valid)  # deterministic for a seed
+    assert len(train) == len(ml100k) - len(evaluation) - evaluation.attrs.get("dropped_cold", 0)  # input untouched
+
+
+def test_validation_split_random_is_per_user_share(ml100k):
+    train, _ = random_split(ml100k, seed=0)
+    fit_part, valid = validation_split(train, "random", seed=0)
+    assert (len(fit_part), len(valid)) == (63_964, 16_013)  # ml-100k, seed 0: per-user shares rounded stochastically
+    assert abs(len(valid) / len(train) - 0.2) < 0.003
+    share = valid.groupby("user_id").size() / train.groupby("user_id").size()
+    assert share.between(0.1, 0.3).all()
+
+
+def test_validation_split_leave_one_out_is_the_second_latest(ml100k):
+    train, evaluation = leave_one_out(ml100k, seed=0)
+    fit_part, valid = validation_split(train, "leave_one_out", seed=0)
+    assert valid["user_id"].is_unique and len(valid) == ml100k["user_id"].nunique()
+    latest = evaluation.set_index("user_id")["timestamp"]
+    v = valid.set_index("user_id")["timestamp"]
+    assert (v <= latest[v.index]).all()
+    assert (fit_part.groupby("user_id")["timestamp"].max() <= v[fit_part["user_id"].unique()].sort_index()).all()
+
+
+def test_validation_split_temporal_is_the_period_before_the_cutoff(ml100k):
+    train, evaluation = temporal_split(ml100k, 0.8)
+    fit_part, valid = validation_split(train, "temporal")
+    assert fit_part["timestamp"].max() < valid["timestamp"].min()
+    assert valid["timestamp"].max() < evaluation["timestamp"].min()
+    with pytest.raises(ValueError, match="quantile cutoff"):
+        validation_split(train, "temporal", cutoff="1998-01-01")
