@@ -3,9 +3,15 @@
     python -m helpers train --train TRAIN.csv --out MODEL.pth [--task implicit|rating] [--model NAME]
                             [--epochs N] [--seed N] [--device auto|cpu|cuda] [--lr X] [--wd X]
                             [--loss auto|multinomial|bce|softmax|bpr]
+    python -m helpers tune --train TRAIN.csv --budget 10m --out MODEL.pth [--model NAME] [--task implicit|rating]
+                           [--trials N] [--validation random|leave_one_out|temporal] [--seed N] [--device ...]
     python -m helpers score --model MODEL.pth --pairs PAIRS.csv --out SCORES.csv
     python -m helpers recommend --model MODEL.pth --k 10 --out RECS.csv [--users USERS.csv] [--exclude TRAIN.csv]
 
+`train` chooses its epoch on a validation part carved out of TRAIN.csv (--validation, default random per
+user; --no-early-stopping trains the fixed --epochs) and then refits on all of it. `tune` searches the
+model's knobs with Optuna on that validation part for --budget (e.g. 90s, 10m, 1h), saves the best model
+trained on all of TRAIN.csv, and writes the trials (validation figures only) to MODEL.trials.csv.
 TRAIN.csv: user_id,item_id[,rating][,timestamp]. PAIRS.csv: user_id,item_id (output: the same rows in
 the same order plus `score`; NaN for a user or item unknown to the model, counted on stderr).
 RECS.csv: user_id,item_id,rank,score; users unknown to the model get the most popular training
@@ -15,6 +21,7 @@ Errors print one line on stderr and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -25,6 +32,7 @@ from helpers.data import load
 from helpers.files import atomic_path
 from helpers.models import DEFAULT_MODEL, load_model
 from helpers.training import train_model
+from helpers.training.tuning import SEARCH_SPACES, tune
 
 
 def _read_ids(path, columns, what):
@@ -45,13 +53,52 @@ def cmd_train(args) -> None:
               file=sys.stderr)
     model = train_model(train, args.model or DEFAULT_MODEL, task=args.task, epochs=args.epochs, seed=args.seed,
                         device=args.device, lr=args.lr, wd=args.wd, batch_size=args.batch_size,
-                        loss=args.loss, progress=args.progress)
+                        loss=args.loss, progress=args.progress, early_stopping=not args.no_early_stopping,
+                        patience=args.patience, validation=args.validation)
     model.metadata.update(dataset=f"csv:{args.train}", split="given")
     model.save(args.out)
     m = model.metadata
+    chosen = ""
+    if "selection" in m:
+        sel = m["selection"]
+        chosen = (f" (chosen on {sel['validation_rows']:,} validation rows: best {sel['monitor']} "
+                  f"{sel['best_value']:.4f} at epoch {sel['best_epoch']} of {sel['epochs_run']} run)")
     print(f"trained {model.name} ({model.task}) on {m['train_rows']:,} rows, {model.n_users:,} users, "
-          f"{model.n_items:,} items, {m['epochs']} epochs in {m['train_seconds']:.1f} s on {m['device']}; "
+          f"{model.n_items:,} items, {m['epochs']} epochs{chosen} in {m['train_seconds']:.1f} s on {m['device']}; "
           f"saved {args.out}")
+
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "90", "90s", "10m", "1.5h"; ValueError (saying what is accepted) otherwise or when not > 0."""
+    match = DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"budget {text!r} is not a duration; write seconds or a number with s, m or h, e.g. 90s, 10m, 1h")
+    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"budget {text!r} must be longer than 0 s")
+    return seconds
+
+
+def cmd_tune(args) -> None:
+    budget = parse_duration(args.budget)
+    if args.trials is not None and args.trials < 1:
+        raise ValueError(f"--trials must be >= 1, got {args.trials}")
+    train = load(f"csv:{args.train}", verbose=False)
+    result = tune(train, args.model or DEFAULT_MODEL, task=args.task, budget_seconds=budget, n_trials=args.trials,
+                  seed=args.seed, validation=args.validation, device=args.device)
+    model = result.model
+    model.metadata.update(dataset=f"csv:{args.train}", split="given")
+    trials_path = Path(args.out).with_suffix(".trials.csv")
+    with atomic_path(trials_path) as tmp:
+        result.trials.to_csv(tmp, index=False)
+    model.save(args.out)
+    t = model.metadata["tuning"]
+    print(f"tuned {model.name} ({model.task}): {t['n_trials']} trials ({t['n_pruned']} pruned) in {budget:.0f} s; best "
+          f"{t['monitor']} {t['best_value']:.4f} with {t['best_params']}; trained on all {len(train):,} rows; "
+          f"saved {args.out} and {trials_path}")
 
 
 def cmd_score(args) -> None:
@@ -100,7 +147,22 @@ def parser() -> argparse.ArgumentParser:
                    help="implicit task; default: the model's (collabnn: auto = multinomial over the catalogue when "
                         "users x items is small enough, else bce with 4 sampled negatives)")
     t.add_argument("--progress", action="store_true", help="show fastai's progress bars")
+    t.add_argument("--validation", default="random", choices=["random", "leave_one_out", "temporal"],
+                   help="how the validation part is carved out of TRAIN.csv for early stopping (default random per user)")
+    t.add_argument("--patience", type=int, default=None, help="epochs without a better validation figure before stopping")
+    t.add_argument("--no-early-stopping", action="store_true", help="train exactly --epochs, no validation")
     t.set_defaults(func=cmd_train)
+    u = sub.add_parser("tune", help="search a model's hyperparameters on validation (Optuna) and save the best")
+    u.add_argument("--train", required=True, help="CSV with user_id,item_id[,rating][,timestamp]")
+    u.add_argument("--out", required=True, help="model file to write (.pth); the trials go to the same name .trials.csv")
+    u.add_argument("--budget", default="10m", help="search time: seconds or with s, m, h (default 10m)")
+    u.add_argument("--trials", type=int, default=None, help="stop after this many trials (default: the budget decides)")
+    u.add_argument("--model", default=None, choices=sorted({m for m, _ in SEARCH_SPACES}), help="default collabnn")
+    u.add_argument("--task", default="implicit", choices=["implicit", "rating"])
+    u.add_argument("--validation", default="random", choices=["random", "leave_one_out", "temporal"])
+    u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    u.set_defaults(func=cmd_tune)
     s = sub.add_parser("score", help="score (user_id, item_id) pairs")
     s.add_argument("--model", required=True)
     s.add_argument("--pairs", required=True, help="CSV with user_id,item_id")

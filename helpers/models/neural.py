@@ -16,7 +16,14 @@ from helpers.models.base import TASKS, Recommender, check_config
 
 # Defaults per task, chosen by benchmarks/accuracy.py (see benchmarks/ACCURACY.md); a user gets these
 # without tuning. Training keys are read by helpers.training; the rest build the module.
-TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "loss", "seed", "device", "sparse", "progress")
+TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "loss", "seed", "device", "sparse", "progress",
+              "early_stopping", "patience", "validation")
+
+# Model selection, shared by every neural model (helpers.training): the epoch is chosen on validation NDCG@10
+# (RMSE for ratings), stopping after `patience` epochs without a better one; `epochs` is then the most a fit
+# takes. `validation`: how the validation part is carved out of train when none is given
+# (helpers.data.validation_split: "random" | "leave_one_out" | "temporal").
+SELECTION_DEFAULTS = {"early_stopping": True, "patience": 5, "validation": "random"}
 
 
 class NeuralRecommender(Recommender):
@@ -31,7 +38,7 @@ class NeuralRecommender(Recommender):
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
         allowed = set(self.module_keys) | set(TRAIN_KEYS) | {"y_range"} | set(self.extra_keys)
-        full = {**self.defaults[task], **{k: v for k, v in config.items() if v is not None}}
+        full = {**SELECTION_DEFAULTS, **self.defaults[task], **{k: v for k, v in config.items() if v is not None}}
         check_config(full, allowed, what=f"model '{self.name}'")
         if task == "rating" and full.get("y_range") is None:
             full["y_range"] = None  # filled from the data's rating range at fit time

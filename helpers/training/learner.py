@@ -1,9 +1,20 @@
 """Training the neural models through fastai's `Learner`: `fit(model, train, valid)`, `train_model`,
 `find_lr` (fastai's lr_find) and `resolved_config` (what a fit will use).
 
-    model = make_model("collabnn", task="implicit", epochs=12)   # helpers.models; unknown keys rejected
-    fit(model, train_df, valid=valid_df)                         # fastai Learner + fit_one_cycle
-    model = train_model(train_df, "collabnn", task="implicit", seed=0)   # the same in one call
+    model = make_model("collabnn", task="implicit")          # helpers.models; unknown keys rejected
+    fit(model, train_df)                                     # validation carved from train, early stopping, refit
+    fit(model, fit_df, valid=valid_df)                       # early stopping on your own validation part
+    model = train_model(train_df, "collabnn", task="implicit", seed=0)   # make + fit in one call
+
+Model selection (`early_stopping=True`, the default of every neural model): `epochs` is the most epochs a
+fit may take. Without `valid`, `fit` carves a validation part out of `train` by the model's `validation`
+rule (`helpers.data.validation_split`: "random" per user by default, "leave_one_out", "temporal"), trains
+on the rest with fastai's `EarlyStoppingCallback` / `SaveModelCallback` on validation NDCG@10 (RMSE for
+ratings; `helpers.training.validation`), then trains again on the whole of `train` on the same one-cycle
+schedule, stopped at the epoch the validation chose (`StopAfterEpochs`), so no interaction is lost to
+the final model. With `valid`, it trains on `train` and keeps the best epoch's weights. The evaluation
+part never enters: what it scores is chosen on validation only. `model.metadata["selection"]` records
+the rule, the sizes, the chosen epoch and the validation curve.
 
 Tasks and losses: `helpers.training.losses`; batches: `helpers.training.loaders`; the optimiser (a lazy
 Adam for sparse embedding gradients): `helpers.training.optim`. Device: "auto" takes CUDA when present
@@ -12,8 +23,12 @@ CPU; chosen once per fit. Seeds: Python's random, numpy and torch, from the conf
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 import time
+import uuid
+from pathlib import Path
 
 import fastai.callback.progress  # noqa: F401  (Learner.no_bar, progress bars)
 import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle, Learner.lr_find)
@@ -25,12 +40,14 @@ from fastai.learner import Learner
 from fastai.metrics import rmse
 from fastai.optimizer import Adam
 
+from helpers.data.split import validation_split
 from helpers.models import MODELS, NeuralRecommender, Recommender, make_model
 from helpers.training.callbacks import release_freed_memory
 from helpers.training.device import library_versions, resolve_device, seed_everything
 from helpers.training.loaders import build_dataloaders
 from helpers.training.losses import CatalogueScores, implicit_loss, mse, resolve_loss
 from helpers.training.optim import lazy_adam
+from helpers.training.validation import StopAfterEpochs, ValidationNDCG, monitored, selection_callbacks
 
 
 def _resolve_training_config(model, n_users: int, n_items: int) -> None:
@@ -77,10 +94,15 @@ def build_learner(model, users, items, ratings, valid=None):
                             multinomial=multinomial)
     sparse = bool(cfg.get("sparse", False))
     net = CatalogueScores(model.module) if multinomial else model.module
+    metrics = []
+    if valid is not None and model.task == "rating":
+        metrics = [rmse]
+    elif valid is not None and selects(model):
+        metrics = [ValidationNDCG(model, valid[0], valid[1], seed=int(cfg["seed"]))]
     learn = Learner(dls, net.to(device),
                     loss_func=loss_func,
                     opt_func=lazy_adam if sparse else Adam, wd=float(cfg["wd"]), lr=float(cfg["lr"]),
-                    metrics=[rmse] if model.task == "rating" and valid is not None else [],
+                    metrics=metrics,
                     path=tempfile.gettempdir(), model_dir="ncf_recsys_lr_find")
     if device.type == "cpu":
         learn.add_cb(release_freed_memory())
@@ -90,18 +112,42 @@ def build_learner(model, users, items, ratings, valid=None):
     return learn
 
 
-def fit(model: Recommender, train: pd.DataFrame, valid: pd.DataFrame | None = None) -> Recommender:
-    """Fit `model` on `train` (columns user_id, item_id[, rating]) and return it (fitted in place, as
-    `Recommender.fit` does; `train` and `valid` are not modified).
+def selects(model) -> bool:
+    """Whether fits of `model` choose their epoch on validation (`early_stopping`, on by default)."""
+    return bool(model.config.get("early_stopping", True))
 
-    Neural models (`NeuralRecommender`) are trained here through fastai: a Learner with the model's loss
-    and data loaders, `fit_one_cycle(epochs, lr, wd)`; `valid` (same columns) gives the per-epoch
-    validation loss. Pretraining stages (NeuMF with `pretrain=True`) are trained first and the model
-    starts from their weights. With `epochs=0` the module and Learner are built but not trained (what
-    `find_lr` uses). Closed-form models (the baselines) fit themselves: `model.fit(train)`.
+
+def fit(model: Recommender, train: pd.DataFrame, valid: pd.DataFrame | None = None, cbs=()) -> Recommender:
+    """Fit `model` on `train` (columns user_id, item_id[, rating][, timestamp]) and return it (fitted in
+    place, as `Recommender.fit` does; `train` and `valid` are not modified).
+
+    Neural models (`NeuralRecommender`) train here through fastai: a Learner with the model's loss and
+    data loaders, `fit_one_cycle(epochs, lr, wd)`. With `early_stopping` (the default), the epoch is chosen
+    on validation NDCG@10 (RMSE for ratings): on `valid` when given (the best epoch's weights kept), else on
+    a part carved out of `train`, followed by a refit on all of `train` (see the module docstring).
+    Without it, `valid` only gives the per-epoch validation loss. Pretraining stages (NeuMF with
+    `pretrain=True`) are trained first and the model starts from their weights. With `epochs=0` the
+    module and Learner are built but not trained (what `find_lr` uses). `cbs`: more fastai callbacks for
+    the fit that scores validation (e.g. Optuna's pruning callback). Closed-form models (the baselines)
+    fit themselves: `model.fit(train)`.
     """
     if not isinstance(model, NeuralRecommender):
         return model.fit(train)
+    if selects(model) and valid is None and int(model.config.get("epochs") or 1) > 0:
+        return _fit_selected_on_carved_validation(model, train, cbs)
+    return _fit_stages(model, train, valid, cbs=cbs)
+
+
+def refit(model: NeuralRecommender, train: pd.DataFrame, epochs_run: int) -> NeuralRecommender:
+    """Train `model` on all of `train` on its one-cycle schedule of `epochs` epochs, stopped after
+    `epochs_run` (the epoch a validation chose); returns it."""
+    if not 1 <= int(epochs_run) <= int(model.config["epochs"]):
+        raise ValueError(f"epochs_run must be in [1, epochs={model.config['epochs']}], got {epochs_run}")
+    return _fit_stages(model, train, None, stop_after=int(epochs_run))
+
+
+def _fit_stages(model: NeuralRecommender, train: pd.DataFrame, valid: pd.DataFrame | None,
+                stop_after: int | None = None, cbs=()) -> NeuralRecommender:
     users, items, ratings = model.index_training_data(train)
     model.set_rating_range(ratings)
     stages = model.pretraining_stages()
@@ -112,36 +158,73 @@ def fit(model: Recommender, train: pd.DataFrame, valid: pd.DataFrame | None = No
             parts[part] = sub.module
         model.init_from = parts
     try:
-        fit_indexed(model, users, items, ratings, valid)
+        fit_indexed(model, users, items, ratings, valid, stop_after=stop_after, cbs=cbs)
     finally:
         model.init_from = None
     return model
 
 
-def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataFrame | None = None) -> None:
-    """Build the Learner on index arrays (id maps already set) and run `fit_one_cycle(epochs, lr, wd)`;
-    fills model.module, .learn, .losses and .metadata."""
+def _fit_selected_on_carved_validation(model: NeuralRecommender, train: pd.DataFrame, cbs=()) -> NeuralRecommender:
+    """Choose the epoch on a validation part carved out of `train`, then refit on all of `train` for it."""
+    cfg = model.config
+    rule = cfg.get("validation") or "random"
+    fit_part, held = validation_split(train, rule, seed=int(cfg["seed"]))
+    probe = MODELS[model.name](**cfg)
+    start = time.perf_counter()
+    _fit_stages(probe, fit_part, held, cbs=cbs)
+    selection = {**probe.metadata["selection"], "rule": rule, "fit_rows": int(len(fit_part)),
+                 "validation_rows": int(len(held)), "selection_seconds": round(time.perf_counter() - start, 2)}
+    model.config["loss"] = probe.config.get("loss", model.config.get("loss"))
+    refit(model, train, selection["best_epoch"])
+    model.metadata["selection"] = selection
+    return model
+
+
+def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataFrame | None = None,
+                stop_after: int | None = None, cbs=()) -> None:
+    """Build the Learner on index arrays (id maps already set) and run `fit_one_cycle(epochs, lr, wd)`, with
+    the selection callbacks when `valid` is given and the model selects (`early_stopping`), ended after
+    `stop_after` epochs when given; fills model.module, .learn, .losses and .metadata."""
     cfg = model.config
     valid_idx = _encode_valid(model, valid)
     learn = build_learner(model, users, items, ratings, valid_idx)
     model.learn = learn
     epochs = int(cfg["epochs"])
+    selecting = valid_idx is not None and selects(model) and epochs > 0
+    cbs, best_file = list(cbs), None
+    if selecting:  # fastai's trackers keep the best epoch in a file: one per fit, removed when it ends
+        fname = f"best-{uuid.uuid4().hex}"
+        best_file = Path(learn.path) / learn.model_dir / f"{fname}.pth"
+        cbs += selection_callbacks(model.task, int(cfg.get("patience") or 5), fname)
+    if stop_after is not None:
+        cbs.append(StopAfterEpochs(stop_after))
     start = time.perf_counter()
-    if epochs > 0:
-        if cfg.get("progress"):
-            learn.fit_one_cycle(epochs, lr_max=float(cfg["lr"]), wd=float(cfg["wd"]))
-        else:
-            with learn.no_bar(), learn.no_logging():
-                learn.fit_one_cycle(epochs, lr_max=float(cfg["lr"]), wd=float(cfg["wd"]))
+    try:
+        if epochs > 0 and cfg.get("progress"):
+            learn.fit_one_cycle(epochs, lr_max=float(cfg["lr"]), wd=float(cfg["wd"]), cbs=cbs)
+        elif epochs > 0:  # fastai's trackers print each better epoch: quiet unless progress is asked for
+            with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()):
+                learn.fit_one_cycle(epochs, lr_max=float(cfg["lr"]), wd=float(cfg["wd"]), cbs=cbs)
+    finally:
+        if best_file is not None:
+            best_file.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
     model.module.eval()
     model.losses = loss_history(learn) if epochs > 0 else pd.DataFrame(columns=["epoch", "train_loss", "valid_loss"])
+    trained = int(len(model.losses))
     model.metadata.update({
-        "task": model.task, "model": model.name, "epochs": epochs, "seed": int(cfg["seed"]),
+        "task": model.task, "model": model.name, "epochs": trained, "max_epochs": epochs, "seed": int(cfg["seed"]),
         "train_rows": int(len(users)), "train_seconds": round(seconds, 2),
+        "seconds_per_epoch": round(seconds / trained, 3) if trained else None,
         "device": str(resolve_device(cfg.get("device", "auto"))),
         "losses": {c: [float(v) for v in model.losses[c]] for c in model.losses.columns}, "versions": library_versions(),
     })
+    if selecting and trained:
+        column, comp = monitored(model.task)
+        curve = model.losses[column].to_numpy(dtype=float)
+        best = int(np.argmax(curve) if comp is np.greater else np.argmin(curve))
+        model.metadata["selection"] = {"monitor": column, "best_epoch": best + 1, "best_value": float(curve[best]),
+                                       "epochs_run": trained, "curve": [float(v) for v in curve]}
 
 
 def loss_history(learn) -> pd.DataFrame:

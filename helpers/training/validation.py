@@ -1,0 +1,120 @@
+"""Model selection during training: the validation figure as a fastai metric, and the callbacks that stop
+training when it stops improving and keep the best epoch's weights.
+
+- Implicit task: `ValidationNDCG`, NDCG@10 of full ranking of the validation users' held-out items (each
+  user's training items excluded), what the evaluation notebook reports on the evaluation part.
+- Rating task: fastai's `rmse` on the validation rows.
+
+`selection_callbacks` returns fastai's `EarlyStoppingCallback` and `SaveModelCallback` on that figure;
+`StopAfterEpochs` ends a fit after a chosen number of epochs (the refit on the whole training part, for the
+number of epochs the validation chose). The evaluation part never comes here: callers pass a validation
+part carved out of train (`helpers.data.validation_split`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+from fastai.learner import Metric
+
+from helpers.data.interactions import interaction_matrix
+from helpers.metrics import ndcg_at_k, relevant_positions
+
+# Validation users scored per epoch at most (seeded sample above it): 5,000 users x 20,000 items is 10^8
+# scores, about a second on 2 cores, against an epoch of the multinomial objective of several seconds.
+MAX_VALIDATION_USERS = 5_000
+
+
+class ValidationNDCG(Metric):
+    """NDCG@k of full ranking on a validation part, from the model's own scores after each validation pass.
+
+    `model`: the Recommender being trained (its module is read when the value is asked for, so the
+    figure is that of the weights at the end of the epoch); `users`, `items`: index arrays of the held-out
+    interactions (ids known to the model). The user's training items (`model.seen`) are excluded from the
+    ranking; ties go against the held-out item (`helpers.metrics`). Users beyond `max_users` are
+    subsampled once, seeded, so each epoch scores the same users.
+    """
+    def __init__(self, model, users, items, k: int = 10, max_users: int = MAX_VALIDATION_USERS, seed: int = 0,
+                 block: int = 1024):
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        if len(users) == 0:
+            raise ValueError("the validation part has no interaction of a known user and item; carve a larger one "
+                             "(helpers.data.validation_split) or turn early stopping off (early_stopping=False)")
+        uniq = np.unique(users)
+        if len(uniq) > max_users:
+            uniq = np.sort(np.random.default_rng(seed).choice(uniq, max_users, replace=False))
+        self.model, self.k, self.block = model, int(k), int(block)
+        self.users = uniq
+        self.held = interaction_matrix(users, items, model.n_users, model.n_items)
+        self._value = np.nan
+
+    @property
+    def name(self) -> str:
+        return f"ndcg_at_{self.k}"
+
+    def reset(self):
+        self._value = np.nan
+
+    def accumulate(self, learn):
+        pass  # computed once per validation pass, from the module, in `value`
+
+    @property
+    def value(self) -> float:
+        if np.isnan(self._value):
+            self._value = self.mean_over_users()
+        return self._value
+
+    @torch.no_grad()
+    def mean_over_users(self) -> float:
+        """Mean NDCG@k over the validation users with the model's current weights."""
+        module = getattr(self.model, "module", None)  # closed-form models (the baselines) have none
+        was_training = module is not None and module.training
+        if module is not None:
+            module.eval()
+        total = 0.0
+        try:
+            for start in range(0, len(self.users), self.block):
+                users = self.users[start:start + self.block]
+                scores = self.model.score_users(users)
+                relevant = self.held[users].toarray() > 0
+                seen = self.model.seen[users].toarray() > 0
+                total += float(ndcg_at_k(relevant_positions(scores, relevant, seen & ~relevant), self.k).sum())
+        finally:
+            if module is not None:
+                module.train(was_training)
+        return total / len(self.users)
+
+
+class StopAfterEpochs(Callback):
+    """End the fit after `n` epochs (the schedule stays that of the full `fit_one_cycle`, so a refit for the
+    epoch count early stopping chose follows the validated trajectory, on more data)."""
+    order = 70
+
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def after_epoch(self):
+        if self.epoch + 1 >= self.n:
+            raise CancelFitException()
+
+
+def monitored(task: str, k: int = 10) -> tuple[str, np.ufunc]:
+    """(name, comparison) of the figure model selection follows: NDCG@k (higher is better) for the implicit
+    task, validation RMSE (lower is better) for ratings; the name of its column in `loss_history`."""
+    return (f"ndcg_at_{k}", np.greater) if task == "implicit" else ("rmse", np.less)
+
+
+def recorder_name(monitor: str) -> str:
+    """The name fastai's Recorder gives the figure (fastai's `rmse` metric is recorded as "_rmse")."""
+    return "_rmse" if monitor == "rmse" else monitor
+
+
+def selection_callbacks(task: str, patience: int, fname: str) -> list[Callback]:
+    """fastai's `EarlyStoppingCallback` (stop after `patience` epochs without a better validation figure)
+    and `SaveModelCallback` (save each better epoch to `fname`, load the best one when the fit ends)."""
+    name, comp = monitored(task)
+    monitor = recorder_name(name)
+    return [EarlyStoppingCallback(monitor=monitor, comp=comp, patience=int(patience)),
+            SaveModelCallback(monitor=monitor, comp=comp, fname=fname, with_opt=False)]

@@ -1,0 +1,135 @@
+"""Model selection on validation: the validation metric equals the evaluation protocol's figure, early
+stopping keeps the best epoch's weights, the carved validation is refitted on all of train, the tuner
+searches on validation only, and the CLI's duration parser accepts what it says and nothing else."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers.cli import main, parse_duration
+from helpers.data import random_split, validation_split
+from helpers.evaluation import full_ranking
+from helpers.models import EASE, load_model, make_model
+from helpers.training import fit, refit
+from helpers.training.tuning import tune
+from helpers.training.validation import ValidationNDCG
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def small(ml100k):
+    users = np.sort(ml100k["user_id"].unique())[:150]
+    df = ml100k[ml100k["user_id"].isin(users)].reset_index(drop=True)
+    train, _ = random_split(df, seed=0)  # the second part is never used here: these tests select on validation
+    return train
+
+
+def _codes(model, frame):
+    u, i = model.user_index(frame["user_id"].to_numpy()), model.item_index(frame["item_id"].to_numpy())
+    keep = (u >= 0) & (i >= 0)
+    return u[keep], i[keep]
+
+
+def test_validation_ndcg_is_the_full_ranking_figure(small):
+    fit_part, held = validation_split(small, seed=0)
+    ease = EASE().fit(fit_part)
+    metric = ValidationNDCG(ease, *_codes(ease, held))
+    expected = full_ranking(ease, held, fit_part, unknown="drop").mean("ndcg", 10)
+    assert metric.value == pytest.approx(expected, abs=1e-9)
+    assert metric.name == "ndcg_at_10"
+    with pytest.raises(ValueError, match="validation part has no interaction"):
+        ValidationNDCG(ease, [], [])
+
+
+def test_early_stopping_keeps_the_best_epochs_weights(small):
+    fit_part, held = validation_split(small, seed=0)
+    model = fit(make_model("collabnn", epochs=12, patience=2, lr=0.05, seed=0), fit_part, valid=held)
+    sel = model.metadata["selection"]
+    curve = np.asarray(sel["curve"])
+    assert sel["best_epoch"] == int(np.argmax(curve)) + 1 and sel["best_value"] == curve.max()
+    assert len(curve) == model.metadata["epochs"] == sel["epochs_run"] <= 12
+    # the weights the model ends with are the best epoch's, not the last epoch's
+    assert ValidationNDCG(model, *_codes(model, held)).value == pytest.approx(sel["best_value"], abs=1e-6)
+    if sel["epochs_run"] < 12:  # stopped early: `patience` epochs after the best
+        assert sel["epochs_run"] == sel["best_epoch"] + 2
+
+
+def test_fit_without_validation_carves_one_and_refits_on_all_of_train(small, tmp_path):
+    model = fit(make_model("collabnn", epochs=8, seed=0), small)
+    sel = model.metadata["selection"]
+    assert sel["rule"] == "random" and sel["fit_rows"] + sel["validation_rows"] == len(small)
+    assert model.metadata["train_rows"] == len(small) and model.metadata["epochs"] == sel["best_epoch"]
+    assert set(model.user_ids) == set(small["user_id"].astype(str))
+    again = fit(make_model("collabnn", epochs=8, seed=0), small)  # reproducible from the seed
+    assert again.metadata["selection"]["curve"] == sel["curve"]
+    model.save(tmp_path / "m.pth")
+    assert load_model(tmp_path / "m.pth").metadata["selection"]["best_epoch"] == sel["best_epoch"]
+
+
+def test_no_early_stopping_trains_the_fixed_epochs(small):
+    model = fit(make_model("collabnn", epochs=3, early_stopping=False), small)
+    assert model.metadata["epochs"] == 3 and "selection" not in model.metadata
+
+
+def test_rating_task_selects_on_validation_rmse(small):
+    fit_part, held = validation_split(small, seed=0)
+    model = fit(make_model("mf", task="rating", epochs=6, patience=2), fit_part, valid=held)
+    sel = model.metadata["selection"]
+    assert sel["monitor"] == "rmse" and sel["best_epoch"] == int(np.argmin(sel["curve"])) + 1
+
+
+def test_refit_rejects_an_epoch_outside_the_schedule(small):
+    with pytest.raises(ValueError, match=r"epochs_run must be in \[1, epochs=4\]"):
+        refit(make_model("collabnn", epochs=4), small, 5)
+
+
+def test_tune_searches_on_validation_and_refits_the_best(small):
+    result = tune(small, "ease", budget_seconds=60, n_trials=4, seed=0)
+    lambdas = result.trials["param_lambda_"]
+    assert len(result.trials) == 4 and result.best_params["lambda_"] in set(lambdas)
+    assert result.best_value == result.trials["validation_ndcg_at_10"].max()
+    assert [c for c in result.trials.columns if "ndcg" in c] == ["validation_ndcg_at_10"]  # validation figures only
+    # the best configuration is refitted on all of train: its weights are EASE's on `small` with that lambda
+    assert result.model.n_users == small["user_id"].nunique()
+    direct = EASE(lambda_=result.best_params["lambda_"]).fit(small)
+    assert np.allclose(result.model.score_users([0, 1]).numpy(), direct.score_users([0, 1]).numpy())
+    assert result.model.metadata["tuning"]["best_value"] == result.best_value
+
+
+def test_tune_a_neural_model_uses_the_chosen_epoch(small):
+    result = tune(small, "collabnn", budget_seconds=120, n_trials=2, seed=0, epochs=4)
+    best = result.trials.loc[result.trials["validation_ndcg_at_10"].idxmax()]
+    assert result.model.metadata["epochs"] == best["best_epoch"]
+    with pytest.raises(ValueError, match="no search space for model 'popular'"):
+        tune(small, "popular", n_trials=1)
+
+
+@given(st.floats(min_value=0.01, max_value=1e5, allow_nan=False), st.sampled_from(["", "s", "m", "h"]))
+def test_parse_duration_reads_seconds_minutes_hours(value, unit):
+    text = f"{value:.2f}{unit}"
+    expected = float(f"{value:.2f}") * {"": 1, "s": 1, "m": 60, "h": 3600}[unit]
+    if expected > 0:
+        assert parse_duration(text) == pytest.approx(expected)
+
+
+@given(st.text().filter(lambda t: not t.strip().replace(".", "", 1).rstrip("smh").isdigit()))
+def test_parse_duration_rejects_anything_else_with_one_line(text):
+    with pytest.raises(ValueError) as err:
+        parse_duration(text)
+    assert "\n" not in str(err.value)
+
+
+def test_cli_tune_writes_the_model_and_the_trials(small, tmp_path, capsys):
+    csv = tmp_path / "train.csv"
+    small.to_csv(csv, index=False)
+    out = tmp_path / "tuned.pth"
+    assert main(["tune", "--train", str(csv), "--out", str(out), "--model", "ease", "--trials", "2", "--budget", "1m"]) == 0
+    trials = pd.read_csv(tmp_path / "tuned.trials.csv")
+    assert len(trials) == 2 and "validation_ndcg_at_10" in trials.columns
+    assert load_model(out).metadata["tuning"]["n_trials"] == 2
+    bad = tmp_path / "bad.pth"
+    assert main(["tune", "--train", str(csv), "--out", str(bad), "--budget", "ten minutes"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: budget 'ten minutes' is not a duration") and not bad.exists()
