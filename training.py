@@ -11,9 +11,11 @@
 # %% [markdown]
 # # Training a neural recommender (CollabNN and its peers) with fastai
 #
-# This notebook loads a dataset, splits it into training and evaluation interactions (written to `DATA_DIR/train.csv` and `DATA_DIR/evaluation.csv` for the other notebooks), looks for a learning rate with fastai's `lr_find`, trains the model with `fit_one_cycle`, plots the training and validation loss per epoch, prints the model and its parameter count, saves it to `MODEL_DIR/<name>.pth` and records its numbers in `OUTPUT_DIR/metrics.json` under `training`.
+# This notebook loads a dataset, splits it into training and evaluation interactions (written to `DATA_DIR/train.csv` and `DATA_DIR/evaluation.csv` for the other notebooks), carves a **validation part out of the training part**, looks for a learning rate with fastai's `lr_find`, trains the model with `fit_one_cycle` while early stopping watches the validation part, plots how the epoch was chosen, saves the model to `MODEL_DIR/<name>.pth` and records its numbers in `OUTPUT_DIR/metrics.json` under `training`. With `TUNE` set (e.g. `"5m"`), an Optuna search over the model's hyperparameters on the same validation part replaces the defaults.
 #
-# Models (`helpers/models/`): **collabnn** (default: concatenated user/item embeddings through an MLP, fused with a multiplicative GMF branch, biases and the user's item history), **mf** (dot product with biases) and **neumf** (GMF + MLP, He et al. 2017). Tasks: **implicit** (did the user interact? binary cross-entropy against 4 sampled negatives per interaction, re-drawn every epoch) and **rating** (mean squared error on the 1-5 stars). Training code lives in `helpers/training/`; this notebook only calls it.
+# **Which data each figure comes from.** Every choice made here (the epoch, and with `TUNE` the hyperparameters) is scored on the validation part only; the evaluation part is never seen by training, early stopping or tuning. The one figure on the evaluation part, at the end, is a report, not an input to any choice; `evaluation.ipynb` reports it properly.
+#
+# Models (`helpers/models/`): **collabnn** (default: a GMF dot product whose user vector adds the pooled embeddings of the user's items, with biases, trained with the multinomial likelihood over the whole catalogue), **collabnn_mlp** (the seeds' concatenated user/item embeddings through an MLP, fused with the GMF branch, trained with binary cross-entropy against sampled negatives), **mf** (dot product with biases) and **neumf** (GMF + MLP, He et al. 2017). Tasks: **implicit** (did the user interact?) and **rating** (mean squared error on the stars). Training code lives in `helpers/training/`; this notebook only calls it.
 
 # %%
 from pathlib import Path
@@ -24,15 +26,19 @@ from helpers import data, training
 from helpers.models import make_model
 from helpers.notebooks import record_metrics
 from helpers.notebooks import training as notebook
+from helpers.plots import save_figure
+from helpers.plots.training import plot_selection, plot_trials
 
 # %matplotlib inline
 
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k (offline) | electronics (downloaded on first use) | csv:PATH
-SPLIT = "random"  # random (80:20 per user) | leave_one_out (latest per user) | temporal (latest 20%)
+SPLIT = "random"  # random (80:20 per user) | leave_one_out (latest per user) | temporal (latest 20%); validation is carved from train the same way
 MODEL = "collabnn"  # collabnn | collabnn_mlp (the seeds concat-MLP, bce) | mf | neumf
 TASK = "implicit"  # implicit (interacted or not) | rating (predict the stars)
-EPOCHS = None  # a positive int; None: the model's default; smoke tests: 1
+EPOCHS = None  # the most epochs early stopping may run, a positive int; None: the model's default; smoke tests: 2
+PATIENCE = None  # epochs without a better validation figure before stopping; None: the default (5)
+TUNE = None  # None (the defaults) | a search budget such as 90s, 5m or 1h (Optuna on the validation part)
 LR = None  # maximum learning rate of the one-cycle schedule; None: the model's default
 WD = None  # weight decay; None: the model's default
 EMB_SIZE = None  # embedding width (collabnn without MLP: its GMF factors); None: the model's default
@@ -46,84 +52,97 @@ DATA_DIR = "data"  # train.csv and evaluation.csv are written here
 MODEL_DIR = "scratch/model"  # the trained model is saved here as <name>.pth; make run passes model
 
 # %% [markdown]
-# ## Parameters, data and split
+# ## Parameters, data and the three parts
 #
-# The first call checks the parameters (an unknown value stops here with the allowed ones). Then the dataset is loaded in the project's schema (`user_id, item_id, rating, timestamp`), optionally cut to `SAMPLE` interactions of whole users, and split. The two files written here are what the evaluation and re-ranking notebooks read, so every notebook works on the same split.
+# The first call checks the parameters (an unknown value stops here with the allowed ones). Then the dataset is loaded in the project's schema (`user_id, item_id, rating, timestamp`), optionally cut to `SAMPLE` interactions of whole users, and split 80:20. The two files written here are what the evaluation and re-ranking notebooks read, so every notebook works on the same split. The validation part is carved out of the training part by the split's own rule (`helpers.data.validation_split`: per user for `random`, each user's second-latest interaction for `leave_one_out`, the period just before the cutoff for `temporal`); the table gives the sizes of the three parts.
 
 # %%
 model_kwargs = notebook.check_parameters(DATASET, SPLIT, MODEL, TASK, DEVICE, epochs=EPOCHS, lr=LR, wd=WD,
-                                         emb_size=EMB_SIZE, layers=LAYERS, loss=LOSS, seed=SEED, sample=SAMPLE)
-figures = Path(OUTPUT_DIR) / "figures"
-figures.mkdir(parents=True, exist_ok=True)
+                                         emb_size=EMB_SIZE, layers=LAYERS, loss=LOSS, seed=SEED, sample=SAMPLE,
+                                         patience=PATIENCE, tune_budget=TUNE)
 df = data.sample_users(data.load(DATASET), SAMPLE, seed=SEED)
 train_df, eval_df = data.make_split(df, SPLIT, seed=SEED)
 data.write_split(train_df, eval_df, DATA_DIR)
-split_summary = data.split_summary(train_df, eval_df)
+fit_df, valid_df = data.validation_split(train_df, SPLIT, seed=SEED)
+split_summary = {**data.split_summary(train_df, eval_df), "fit_rows": len(fit_df), "validation_rows": len(valid_df)}
 print(f"{DATASET}: {len(df):,} interactions, {df['user_id'].nunique():,} users, {df['item_id'].nunique():,} items")
 split_summary
 
 # %% [markdown]
 # ## Learning rate
 #
-# fastai's learning-rate finder trains a throw-away copy of the model for a few batches while the rate grows exponentially. The loss should stay flat, fall, then shoot up; the marked *valley* is a rate where it falls fastest. The default `LR` of each model was chosen by `benchmarks/accuracy.py`; the plot shows whether it sits in the falling part for this data.
+# fastai's learning-rate finder trains a throw-away copy of the model for a few batches (on the fit part) while the rate grows exponentially. The loss should stay flat, fall, then shoot up; the marked *valley* is a rate where it falls fastest. The plot shows whether the model's default `LR` sits in the falling part for this data.
 
 # %%
-model = make_model(MODEL, task=TASK, progress=True, **model_kwargs)
-suggested_lr = training.find_lr(model, train_df)
-plt.gcf().savefig(figures / "training_lr_find.png", dpi=100, bbox_inches="tight")
+model = make_model(MODEL, task=TASK, **model_kwargs)
+suggested_lr = training.find_lr(model, fit_df)
+save_figure(plt.gcf(), "training_lr_find", OUTPUT_DIR)
 plt.show()
 planned = training.resolved_config(model, train_df)
 print(f"lr_find valley: {suggested_lr:.2e}; learning rate used: {planned['lr']:.2e} "
-      f"(loss {planned.get('loss') or 'mse'}, {planned['epochs']} epochs, batch {planned['batch_size']})")
+      f"(loss {planned.get('loss') or 'mse'}, at most {planned['epochs']} epochs, batch {planned['batch_size']})")
 
 # %% [markdown]
-# ## Training
+# ## Training, with the epoch chosen on validation
 #
-# `fit_one_cycle` warms the learning rate up and anneals it down over the epochs, with weight decay. The evaluation interactions serve as validation data, scored with the training loss. With the default implicit objective (`loss="auto"`, multinomial on a catalogue of this size) each batch is a set of users, each user's items are the targets of one softmax over the whole catalogue, and 70% of the user's history is hidden from the user vector at every pass; the validation loss is then the mean negative log-likelihood of each held-out item given the user's full training history. With `loss="bce"` each evaluation interaction is paired with sampled negatives (drawn once) instead. fastai's table shows both losses per epoch.
+# `fit_one_cycle` warms the learning rate up and anneals it down over at most `EPOCHS` epochs, with weight decay. Without `TUNE`, the model first trains on the fit part while fastai's `EarlyStoppingCallback` and `SaveModelCallback` follow the validation figure (NDCG@10 of full ranking of each validation user's held-out items, their fit-part items excluded; RMSE for ratings): training stops `PATIENCE` epochs after the best one. Then the model trains again on the whole training part on the same schedule, stopped at the chosen epoch, so the final model loses no interaction to validation. With `TUNE`, Optuna's TPE sampler proposes configurations, each trained on the fit part with early stopping and scored on the validation part (bad trials are pruned at the epoch they fall below the median), and the best configuration is trained on the whole training part.
 
 # %%
-model = training.fit(model, train_df, valid=eval_df)
-model.losses
+model, trials = notebook.trained_model(MODEL, TASK, train_df, tune_budget=TUNE, **model_kwargs)
+selection = model.metadata.get("selection") or {}
+tuning = model.metadata.get("tuning") or {}
+notebook.selection_table(model)
 
 # %% [markdown]
-# ## Training and validation loss per epoch
+# ## How the epoch was chosen
 #
-# Both curves should fall. A validation loss that turns up while the training loss keeps falling is over-fitting (more weight decay or fewer epochs); two curves that stay high together mean the model under-fits (more epochs, a higher learning rate or wider embeddings). With the multinomial objective the two curves are not on the same footing: training hides 70% of each user's history and spreads the softmax over every item, validation sees the whole history and leaves the user's training items out of the softmax (as recommending does), so the validation curve can sit below the training curve; what matters is where it flattens.
+# Left, the loss per epoch on the fit part (training) and on the validation part; right, the validation figure early stopping followed, with the chosen epoch starred. A validation figure that peaks and then falls while the training loss keeps falling is over-fitting, and that is where the epoch is chosen; a figure still rising at the last epoch means `EPOCHS` is too small for this data. With `TUNE`, the figure shows each trial's validation figure instead, and the best so far.
 
 # %%
-ax = model.losses.plot(x="epoch", y=["train_loss", "valid_loss"], marker="o", figsize=(6, 4))
-loss_names = {"multinomial": "multinomial NLL per item", "bce": "binary cross-entropy",
-              "softmax": "sampled softmax", "bpr": "BPR loss", None: "mean squared error"}
-ax.set(xlabel="epoch", ylabel=loss_names.get(model.config.get("loss") if TASK == "implicit" else None),
-       title=f"{MODEL} ({TASK}) on {DATASET}")
-ax.figure.savefig(figures / "training_losses.png", dpi=100, bbox_inches="tight")
+if trials is None:
+    fig = plot_selection(selection, loss=model.config.get("loss") if TASK == "implicit" else None,
+                         title=f"{MODEL} ({TASK}) on {DATASET}: validation part carved by the {SPLIT} rule")
+else:
+    fig = plot_trials(trials, monitor=tuning["monitor"].removeprefix("validation "), maximize=TASK == "implicit")
+save_figure(fig, "training_selection", OUTPUT_DIR)
 plt.show()
 
 # %% [markdown]
 # ## The model
 #
-# The layers and the number of trainable parameters. Most parameters sit in the embedding tables (one row per user and per item). The implicit default has no MLP branch (`layers=[]`): its score is the GMF dot product of a user vector (the user's embedding plus the pooled embeddings of their items) with the item's embedding, plus biases, which the catalogue-wide softmax needs; `LAYERS = [64]` adds the concat-MLP (trained with `loss="bce"`), whose first layer is split into a user part and an item part: the same as one layer on the concatenation, but full ranking computes each part once.
+# The layers and the number of trainable parameters. Most parameters sit in the embedding tables (one row per user and per item). The implicit default has no MLP branch (`layers=[]`): its score is the GMF dot product of a user vector (the user's embedding plus the pooled embeddings of their items) with the item's embedding, plus biases, which the catalogue-wide softmax needs; `MODEL = "collabnn_mlp"` or `LAYERS = [64]` adds the concat-MLP (trained with `loss="bce"`), whose first layer is split into a user part and an item part: the same as one layer on the concatenation, but full ranking computes each part once.
 
 # %%
 print(model.summary())
 
 # %% [markdown]
-# ## Held-out accuracy, saving, recording
+# ## Held-out figure, saving, recording
 #
-# A first look at accuracy on the evaluation interactions (the evaluation notebook compares models properly, with confidence intervals): for the implicit task HR@10 and NDCG@10, each held-out item ranked against 99 items the user never touched; for the rating task the RMSE in stars. The model file holds the weights, the configuration, the id maps and this training's metadata; `helpers.models.load_model` reads it back without retraining.
+# A first look at accuracy on the evaluation part, reported once and used for nothing (the evaluation notebook compares models properly, with confidence intervals): for the implicit task HR@10 and NDCG@10, each held-out item ranked against 99 items the user never touched (sampled protocol: not comparable with full-ranking figures); for the rating task the RMSE in stars. The model file holds the weights, the configuration, the id maps and this training's metadata, including how its epoch was chosen; `helpers.models.load_model` reads it back without retraining.
 
 # %%
 held_out = notebook.evaluation_summary(model, train_df, eval_df, seed=SEED)
 model_path = model.save(Path(MODEL_DIR) / f"{model.name}.pth",
                         metadata={"dataset": DATASET, "split": SPLIT, "evaluation": held_out})
+validation_record = {k: v for k, v in selection.items() if k not in ("curve", "losses")}
 record_metrics("training", {
     "dataset": DATASET, "split": SPLIT, "seed": SEED, "sample": SAMPLE, "model": model.name, "task": TASK,
     "config": {k: v for k, v in model.config.items() if k != "progress"},
     "split_summary": split_summary, "n_parameters": model.n_parameters, "lr_find_valley": suggested_lr,
-    "epochs": model.metadata["epochs"], "train_seconds": model.metadata["train_seconds"],
+    "epochs": model.metadata["epochs"], "max_epochs": model.metadata["max_epochs"],
+    "train_seconds": model.metadata["train_seconds"], "seconds_per_epoch": model.metadata["seconds_per_epoch"],
     "device": model.metadata["device"], "losses": model.metadata["losses"],
     "final_train_loss": float(model.losses["train_loss"].iloc[-1]),
-    "final_valid_loss": float(model.losses["valid_loss"].iloc[-1]),
+    "validation": validation_record, "validation_curve": selection.get("curve"),
+    "tuning": {k: v for k, v in tuning.items() if k != "trials"} if tuning else None,
     "evaluation": held_out, "model_path": str(model_path),
 }, path=Path(OUTPUT_DIR) / "metrics.json")
 held_out
+
+# %% [markdown]
+# ## What the run chose
+#
+# The sentence below is written from this run's numbers.
+
+# %%
+print(notebook.selection_sentence(model, held_out))

@@ -21,7 +21,6 @@ Errors print one line on stderr and exit with status 2.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -32,7 +31,7 @@ from helpers.data import load
 from helpers.files import atomic_path
 from helpers.models import DEFAULT_MODEL, load_model
 from helpers.training import train_model
-from helpers.training.tuning import SEARCH_SPACES, tune
+from helpers.training.tuning import SEARCH_SPACES, parse_budget, tune
 
 
 def _read_ids(path, columns, what):
@@ -68,22 +67,8 @@ def cmd_train(args) -> None:
           f"saved {args.out}")
 
 
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in "90", "90s", "10m", "1.5h"; ValueError (saying what is accepted) otherwise or when not > 0."""
-    match = DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"budget {text!r} is not a duration; write seconds or a number with s, m or h, e.g. 90s, 10m, 1h")
-    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"budget {text!r} must be longer than 0 s")
-    return seconds
-
-
 def cmd_tune(args) -> None:
-    budget = parse_duration(args.budget)
+    budget = parse_budget(args.budget)
     if args.trials is not None and args.trials < 1:
         raise ValueError(f"--trials must be >= 1, got {args.trials}")
     train = load(f"csv:{args.train}", verbose=False)

@@ -133,7 +133,7 @@ def fit(model: Recommender, train: pd.DataFrame, valid: pd.DataFrame | None = No
     """
     if not isinstance(model, NeuralRecommender):
         return model.fit(train)
-    if selects(model) and valid is None and int(model.config.get("epochs") or 1) > 0:
+    if selects(model) and valid is None and model.config.get("epochs") != 0:
         return _fit_selected_on_carved_validation(model, train, cbs)
     return _fit_stages(model, train, valid, cbs=cbs)
 
@@ -172,7 +172,7 @@ def _fit_selected_on_carved_validation(model: NeuralRecommender, train: pd.DataF
     probe = MODELS[model.name](**cfg)
     start = time.perf_counter()
     _fit_stages(probe, fit_part, held, cbs=cbs)
-    selection = {**probe.metadata["selection"], "rule": rule, "fit_rows": int(len(fit_part)),
+    selection = {**probe.metadata["selection"], "losses": probe.metadata["losses"], "rule": rule, "fit_rows": int(len(fit_part)),
                  "validation_rows": int(len(held)), "selection_seconds": round(time.perf_counter() - start, 2)}
     model.config["loss"] = probe.config.get("loss", model.config.get("loss"))
     refit(model, train, selection["best_epoch"])

@@ -11,6 +11,7 @@ validation figures only.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -57,6 +58,21 @@ SEARCH_SPACES = {
     ("itemknn", "implicit"): lambda t: {"k": t.suggest_int("k", 5, 1000, log=True),
                                         "shrink": t.suggest_float("shrink", 0.0, 200.0)},
 }
+
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+def parse_budget(text) -> float:
+    """A search budget in seconds from "90", "90s", "10m", "1.5h"; a one-line ValueError saying what is accepted
+    otherwise, or when it is not > 0."""
+    match = DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"budget {text!r} is not a duration; write seconds or a number with s, m or h, e.g. 90s, 10m, 1h")
+    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"budget {text!r} must be longer than 0 s")
+    return seconds
 
 
 @dataclass

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers.cli import main, parse_duration
+from helpers.cli import main
 from helpers.data import random_split, validation_split
 from helpers.evaluation import full_ranking
 from helpers.models import EASE, load_model, make_model
 from helpers.training import fit, refit
-from helpers.training.tuning import tune
+from helpers.training.tuning import parse_budget, tune
 from helpers.training.validation import ValidationNDCG
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -107,17 +107,17 @@ def test_tune_a_neural_model_uses_the_chosen_epoch(small):
 
 
 @given(st.floats(min_value=0.01, max_value=1e5, allow_nan=False), st.sampled_from(["", "s", "m", "h"]))
-def test_parse_duration_reads_seconds_minutes_hours(value, unit):
+def test_parse_budget_reads_seconds_minutes_hours(value, unit):
     text = f"{value:.2f}{unit}"
     expected = float(f"{value:.2f}") * {"": 1, "s": 1, "m": 60, "h": 3600}[unit]
     if expected > 0:
-        assert parse_duration(text) == pytest.approx(expected)
+        assert parse_budget(text) == pytest.approx(expected)
 
 
 @given(st.text().filter(lambda t: not t.strip().replace(".", "", 1).rstrip("smh").isdigit()))
-def test_parse_duration_rejects_anything_else_with_one_line(text):
+def test_parse_budget_rejects_anything_else_with_one_line(text):
     with pytest.raises(ValueError) as err:
-        parse_duration(text)
+        parse_budget(text)
     assert "\n" not in str(err.value)
 
 

@@ -101,7 +101,7 @@ def test_ranking_losses_learn_the_planted_preference(loss):
     train, test = planted()
     cand = sampled_candidates(train, test, 40, seed=0)
     model = train_model(train, "collabnn", task="implicit", loss=loss, epochs=15, batch_size=512, seed=0,
-                        valid=test)
+                        valid=test, early_stopping=False)  # `test` only gives the loss curve: nothing is chosen on it
     hr = sampled_ranking(model, cand, unknown="drop").mean("hr", 5)
     assert model.losses["valid_loss"].notna().all()
     # measured (training seeds 0, 1, 2): softmax 0.73, 0.69, 0.71; bpr 0.70, 0.73, 0.70; popularity 0.096
@@ -177,7 +177,9 @@ def test_device_choice_and_parameter_checks():
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         resolve_device("tpu")
     ok = dict(dataset="ml-100k", split="random", model="collabnn", task="implicit", device="auto")
-    assert check_parameters(**ok, epochs=1, layers=[8]) == {"epochs": 1, "layers": [8], "seed": 0, "device": "auto"}
+    assert check_parameters(**ok, epochs=1, layers=[8]) == {"epochs": 1, "layers": [8], "seed": 0, "device": "auto",
+                                                             "validation": "random"}
+    assert check_parameters(**{**ok, "split": "temporal"}, patience=3)["validation"] == "temporal"  # the split's rule
     for key, bad, msg in (("dataset", "ml-1m", "unknown DATASET 'ml-1m'; choose one of"),
                           ("split", "kfold", "unknown SPLIT 'kfold'"), ("model", "gpt", "unknown MODEL 'gpt'"),
                           ("task", "clicks", "unknown TASK 'clicks'"), ("device", "tpu", "unknown DEVICE 'tpu'")):
@@ -187,6 +189,12 @@ def test_device_choice_and_parameter_checks():
         check_parameters(**ok, layers=8)
     with pytest.raises(ValueError, match="has no hidden layers"):
         check_parameters(**{**ok, "model": "mf"}, layers=[8])
+    for kwargs, msg in ((dict(epochs=0), "EPOCHS must be >= 1"), (dict(patience=0), "PATIENCE must be a positive"),
+                        (dict(tune_budget="soon"), "budget 'soon' is not a duration")):
+        with pytest.raises(ValueError, match=msg):
+            check_parameters(**ok, **kwargs)
+    with pytest.raises(ValueError, match="TUNE has no search space for MODEL 'neumf' on TASK 'rating'"):
+        check_parameters(**{**ok, "model": "neumf", "task": "rating"}, tune_budget="1m")
 
 
 def test_find_lr_leaves_the_model_untouched():
@@ -269,7 +277,7 @@ def test_history_dropout_only_in_training_and_eval_scores_are_the_pair_scores():
 def test_multinomial_default_learns_the_planted_preference_with_a_validation_loss():
     train, test = planted()
     cand = sampled_candidates(train, test, 40, seed=0)
-    model = train_model(train, "collabnn", task="implicit", seed=0, valid=test)
+    model = train_model(train, "collabnn", task="implicit", seed=0, valid=test, early_stopping=False)
     hr = sampled_ranking(model, cand, unknown="drop").mean("hr", 5)
     assert model.config["loss"] == "multinomial"
     losses = model.losses
@@ -285,7 +293,7 @@ def test_cpu_training_returns_freed_memory_every_20_batches(monkeypatch):
     calls = []
     monkeypatch.setattr(callbacks, "_glibc_malloc_trim", lambda: (lambda pad: calls.append(pad) or 1))
     train, _ = planted(n_users=80)   # 80 users x 11 items x (1 + 4) rows = 4,400 rows: 68 batches of 64
-    model = train_model(train, "collabnn", loss="bce", epochs=1, batch_size=64, seed=0, device="cpu")
+    model = train_model(train, "collabnn", loss="bce", epochs=1, batch_size=64, seed=0, device="cpu", early_stopping=False)
     n_batches = len(model.learn.dls.train)
     assert n_batches >= 60 and "ReleaseFreedMemory" in [type(c).__name__ for c in model.learn.cbs]
     assert len(calls) == n_batches // 20 + 1 and set(calls) == {0}   # every 20 batches, and once after the fit
