@@ -1,12 +1,15 @@
 """Figures of evaluation.ipynb; each takes a tidy DataFrame from helpers.evaluation and returns a Figure.
 
-Error bars and bands are the 95% bootstrap intervals over users (`ci_low`, `ci_high`).
+Interval segments and bands are the 95% bootstrap intervals over users (`ci_low`, `ci_high`), drawn as
+computed (never clamped: a skewed interval may leave out its point estimate).
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from helpers.plots.figures import draw_intervals
 
 METRIC_LABELS = {"hr": "HR", "ndcg": "NDCG", "mrr": "MRR", "precision": "Precision", "recall": "Recall",
                  "map": "MAP", "coverage": "Catalogue coverage", "novelty": "Novelty (bits)",
@@ -22,12 +25,6 @@ def metric_label(metric: str, k=None) -> str:
     return f"{name}@{int(k)}"
 
 
-def _error(frame: pd.DataFrame) -> np.ndarray:
-    low = (frame["value"] - frame["ci_low"]).clip(lower=0).fillna(0)
-    high = (frame["ci_high"] - frame["value"]).clip(lower=0).fillna(0)
-    return np.vstack([low.to_numpy(), high.to_numpy()])
-
-
 def plot_metric_bars(summary: pd.DataFrame, protocol: str, metrics=None, ncols: int = 4) -> plt.Figure:
     """One bar chart per metric of `protocol` (bars = models, whiskers = 95% CI)."""
     frame = summary[summary["protocol"] == protocol]
@@ -41,8 +38,8 @@ def plot_metric_bars(summary: pd.DataFrame, protocol: str, metrics=None, ncols: 
     colors = dict(zip(models, plt.cm.tab10.colors))
     for ax, metric in zip(axes.flat, metrics):
         part = frame[frame["metric"] == metric].set_index("model").reindex(models).dropna(subset=["value"])
-        ax.bar(part.index, part["value"], yerr=_error(part), capsize=3,
-               color=[colors[m] for m in part.index])
+        ax.bar(part.index, part["value"], color=[colors[m] for m in part.index])
+        draw_intervals(ax, np.arange(len(part)), part["ci_low"], part["ci_high"])
         ax.set_title(metric_label(metric, part["k"].iloc[0] if len(part) else None))
         ax.tick_params(axis="x", rotation=45)
         for i, v in enumerate(part["value"]):
@@ -95,8 +92,9 @@ def plot_metrics_by_group(table: pd.DataFrame, group_col: str, title: str = "") 
         part = table[(table["protocol"] == protocol) & (table["metric"] == metric)]
         for j, model in enumerate(models):
             bars = part[part["model"] == model].set_index(group_col).reindex(groups)
-            ax.bar(np.arange(len(groups)) + (j - (len(models) - 1) / 2) * width, bars["value"], width,
-                   yerr=_error(bars), capsize=2, label=model)
+            x = np.arange(len(groups)) + (j - (len(models) - 1) / 2) * width
+            ax.bar(x, bars["value"], width, label=model)
+            draw_intervals(ax, x, bars["ci_low"], bars["ci_high"], cap=width / 4)
         counts = part.groupby(group_col, observed=True)["n_users"].max().reindex(groups)
         ax.set_xticks(np.arange(len(groups)), [f"{g}\n({int(n)} users)" if pd.notna(n) else str(g)
                                                for g, n in zip(groups, counts)])

@@ -5,6 +5,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from helpers.plots.figures import draw_intervals
+
 COLORS = {"affinity": "#1b9e77", "popularity": "#d95f02", "mmr": "#7570b3", "calibration": "#e7298a",
           "fairness": "#66a61e"}
 
@@ -46,8 +48,7 @@ def accuracy_interval_figure(table: pd.DataFrame, measure: str = "ndcg", title: 
     y = np.arange(len(table))[::-1]
     colors = [COLORS.get(str(meth), "#333333") for meth in table.get("method", ["none"] * len(table))]
     m = table[measure].to_numpy(dtype=float)
-    err = np.vstack([m - table[f"{measure}_low"].to_numpy(dtype=float), table[f"{measure}_high"].to_numpy(dtype=float) - m])
-    ax.errorbar(m, y, xerr=err, fmt="none", ecolor="#999999", capsize=3)
+    draw_intervals(ax, y, table[f"{measure}_low"], table[f"{measure}_high"], horizontal=True, color="#999999")
     ax.scatter(m, y, c=colors, zorder=3)
     ax.axvline(m[0], color="k", ls="--", lw=0.8)
     ax.set_yticks(y, table["variant"])
@@ -55,10 +56,9 @@ def accuracy_interval_figure(table: pd.DataFrame, measure: str = "ndcg", title: 
     ax.grid(axis="x", alpha=0.3)
     if f"{measure}_diff" in table:
         d = table[f"{measure}_diff"].to_numpy(dtype=float)
-        d_err = np.vstack([d - table[f"{measure}_diff_low"].to_numpy(dtype=float),
-                           table[f"{measure}_diff_high"].to_numpy(dtype=float) - d])
         ok = np.isfinite(d)
-        ax_d.errorbar(d[ok], y[ok], xerr=d_err[:, ok], fmt="none", ecolor="#999999", capsize=3)
+        draw_intervals(ax_d, y, table[f"{measure}_diff_low"], table[f"{measure}_diff_high"], horizontal=True,
+                       color="#999999")
         ax_d.scatter(d[ok], y[ok], c=[c for c, o in zip(colors, ok) if o], zorder=3)
         ax_d.axvline(0, color="k", ls="--", lw=0.8)
         ax_d.set_xlabel(f"change in {LABELS.get(measure, measure)} vs the base (paired 95% interval)")

@@ -141,8 +141,9 @@ def fit(model: Recommender, train: pd.DataFrame, valid: pd.DataFrame | None = No
 def refit(model: NeuralRecommender, train: pd.DataFrame, epochs_run: int) -> NeuralRecommender:
     """Train `model` on all of `train` on its one-cycle schedule of `epochs` epochs, stopped after
     `epochs_run` (the epoch a validation chose); returns it."""
-    if not 1 <= int(epochs_run) <= int(model.config["epochs"]):
-        raise ValueError(f"epochs_run must be in [1, epochs={model.config['epochs']}], got {epochs_run}")
+    epochs = resolved_config(model, train)["epochs"]
+    if not 1 <= int(epochs_run) <= int(epochs):
+        raise ValueError(f"epochs_run must be in [1, epochs={epochs}], got {epochs_run}")
     return _fit_stages(model, train, None, stop_after=int(epochs_run))
 
 

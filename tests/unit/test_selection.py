@@ -133,3 +133,9 @@ def test_cli_tune_writes_the_model_and_the_trials(small, tmp_path, capsys):
     assert main(["tune", "--train", str(csv), "--out", str(bad), "--budget", "ten minutes"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: budget 'ten minutes' is not a duration") and not bad.exists()
+
+
+def test_default_config_refits_for_the_chosen_epoch(small):
+    model = fit(make_model("mf", task="rating", patience=1), small)  # epochs left to the model's default
+    sel = model.metadata["selection"]
+    assert model.metadata["epochs"] == sel["best_epoch"] and model.metadata["max_epochs"] == model.config["epochs"]
