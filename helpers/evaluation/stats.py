@@ -1,9 +1,30 @@
-"""Intervals and paired comparisons over users: cluster bootstrap (users resampled whole, vectorised,
-seeded) and a sign-flip permutation test on the same statistic.
+"""Intervals and paired comparisons over users, computed by scipy.stats (a well-kept, widely tested library)
+rather than by hand.
+
+- What is resampled: users. Per-row values (one per evaluation row) are reduced to per-user sums and row
+  counts; a resample draws users with replacement and the figure is the row-weighted mean
+  sum(sums) / sum(counts) (its square root for RMSE), so the rows of one user stay together (cluster
+  bootstrap) and the interval reflects the variation between users, not between rows.
+- Method: `scipy.stats.bootstrap(..., paired=True, method="BCa")`. The bias-corrected and accelerated
+  interval corrects the percentile interval for the bias and the skew of the bootstrap distribution
+  (small hit rates, RMSE). Its acceleration needs a jackknife over users, O(n_users^2) work, so above
+  `BCA_MAX_GROUPS` users the percentile interval is used (at that size the skew is small).
+- Intervals are never clamped to contain the point estimate: a BCa interval of a skewed figure can leave
+  the estimate outside it, and that is the method's answer, not an error.
+- Paired comparisons: the same resampled users for both models (interval) and
+  `scipy.stats.permutation_test(permutation_type="samples")` (each user's A and B values swapped at random,
+  a sign flip of the user's difference) on the same row-weighted statistic, so test and interval agree.
+
+Everything is seeded (`numpy.random.default_rng(seed)`) and vectorised in batches of bounded memory.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
+
+BCA_MAX_GROUPS = 5_000     # BCa interval up to this many users (its jackknife is O(n^2)); percentile above
+MAX_CELLS = 2_000_000      # resampled (draw, user) cells held in memory at once
+STATISTICS = ("mean", "rmse")
 
 
 def _group_sums(values, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -13,43 +34,77 @@ def _group_sums(values, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return labels, np.bincount(inverse, weights=v, minlength=len(labels)), np.bincount(inverse, minlength=len(labels))
 
 
-def _bootstrap_draws(n_groups: int, n_boot: int, seed: int, max_cells: int = 4_000_000):
-    """Yield blocks of resampled group indices [b, n_groups] (seeded; memory bounded by max_cells)."""
-    rng = np.random.default_rng(seed)
-    block = max(1, min(n_boot, max_cells // max(n_groups, 1)))
-    for start in range(0, n_boot, block):
-        yield rng.integers(0, n_groups, size=(min(block, n_boot - start), n_groups))
+def _check(statistic: str, level: float) -> None:
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level} (e.g. 0.95 for a 95% interval)")
 
 
-def _ratio_stat(sums, counts, statistic):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums / counts
+def _figure(mean, statistic: str):
+    """The figure of a mean of per-row values: the mean itself, or its square root for "rmse"."""
     return np.sqrt(mean) if statistic == "rmse" else mean
+
+
+def _row_weighted(sums, counts, statistic: str, axis=-1):
+    """The figure of the row-weighted mean sum(sums) / sum(counts) along `axis`."""
+    return _figure(np.sum(sums, axis=axis) / np.sum(counts, axis=axis), statistic)
+
+
+def _batch(n_groups: int) -> int:
+    return max(1, MAX_CELLS // max(n_groups, 1))
+
+
+def _interval(data: tuple, figure, point: float, n_boot: int, level: float, seed: int) -> tuple[float, float]:
+    """(low, high): scipy's paired bootstrap over users of `figure(*data, axis)`; data: per-user arrays.
+
+    The bootstrap distribution is drawn once (seeded); BCa is computed from it up to BCA_MAX_GROUPS users,
+    the percentile interval above. When every resample gives the estimate (one user, or every user with the
+    same value) the interval is exactly (point, point) and BCa, undefined there (scipy would warn
+    DegenerateDataWarning and return NaN), is not asked for.
+    """
+    n = len(data[0])
+    if n < 2:
+        return point, point  # one user: every resample is that user
+    options = dict(paired=len(data) > 1, vectorized=True, batch=_batch(n), confidence_level=level)  # users kept whole
+    res = stats.bootstrap(data, figure, n_resamples=n_boot, method="percentile", rng=np.random.default_rng(seed),
+                          **options)
+    dist = res.bootstrap_distribution
+    if np.ptp(dist) <= 1e-12 * np.max(np.abs(dist)):  # equal up to rounding
+        return point, point
+    if n <= BCA_MAX_GROUPS:
+        bca = stats.bootstrap(data, figure, n_resamples=0, bootstrap_result=res, method="BCa", **options)
+        if np.isfinite(bca.confidence_interval.low) and np.isfinite(bca.confidence_interval.high):
+            return float(bca.confidence_interval.low), float(bca.confidence_interval.high)
+        # scipy has warned (DegenerateDataWarning): the percentile interval of the same draws instead
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def bootstrap_ci(values, groups=None, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
                  statistic: str = "mean") -> tuple[float, float, float]:
-    """(point estimate, low, high): percentile bootstrap interval over users (groups), vectorised, seeded.
+    """(point estimate, low, high): the `level` bootstrap interval over users (groups), by scipy.stats.bootstrap.
 
-    values: one per row; groups: the user of each row (None = each row its own user). The estimate is
-    the mean over rows ("mean") or the square root of it ("rmse", values = squared errors); resampling
-    whole users keeps the rows of one user together (cluster bootstrap). The interval contains the
-    estimate for any sane data and narrows like 1/sqrt(n_users).
+    values: one per row; groups: the user of each row (None: each row its own user). The estimate is the
+    mean over rows ("mean") or its square root ("rmse", values = squared errors). Users are resampled whole
+    (cluster bootstrap); BCa interval up to `BCA_MAX_GROUPS` users, percentile above; never clamped, so a
+    skewed interval may not contain the estimate. One user, or every user with the same value:
+    (point, point, point), exact. Empty values: (nan, nan, nan); a NaN value makes all three NaN, as in
+    np.mean (drop them first, as `bootstrap_mean_ci` does). Seeded: the same seed, the same interval.
     """
-    if statistic not in ("mean", "rmse"):
-        raise ValueError(f"statistic must be 'mean' or 'rmse', got {statistic!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    _check(statistic, level)
     v = np.asarray(values, dtype=np.float64)
-    if len(v) == 0:
+    if len(v) == 0 or not np.isfinite(v).all():
         return (np.nan, np.nan, np.nan)
-    _, sums, counts = _group_sums(v, np.arange(len(v)) if groups is None else groups)
-    point = float(_ratio_stat(sums.sum(), counts.sum(), statistic))
-    stats = np.concatenate([_ratio_stat(sums[idx].sum(1), counts[idx].sum(1), statistic)
-                            for idx in _bootstrap_draws(len(sums), n_boot, seed)])
-    alpha = (1 - level) / 2
-    low, high = np.quantile(stats, [alpha, 1 - alpha])
-    return point, float(min(low, point)), float(max(high, point))
+    if groups is None:  # each row its own user
+        sums, counts = v, np.ones(len(v))
+    else:
+        _, sums, counts = _group_sums(v, groups)
+    point = float(_row_weighted(sums, counts, statistic))
+    if (counts == counts[0]).all():  # as many rows for every user: the mean of user means, one array to resample
+        data, figure = (sums / counts[0],), lambda m, axis=-1: _figure(np.mean(m, axis=axis), statistic)
+    else:
+        data, figure = (sums, counts), lambda s, c, axis=-1: _row_weighted(s, c, statistic, axis)
+    return (point, *_interval(data, figure, point, n_boot, level, seed))
 
 
 def paired_comparison(values_a, values_b, groups, n_boot: int = 1000, level: float = 0.95,
@@ -57,51 +112,59 @@ def paired_comparison(values_a, values_b, groups, n_boot: int = 1000, level: flo
     """Paired difference A - B of two models' per-row values on the same rows (same users, same candidates).
 
     statistic: "mean" (the figure is the mean of the values over rows) or "rmse" (values are squared
-    errors, the figure is the root of their mean). Returns mean_a, mean_b (the two figures),
-    diff = A - B, ci_low, ci_high (paired cluster bootstrap: the same resampled users for both
-    models), p_value and n_users. p_value: two-sided paired sign-flip permutation test over users
-    (under "no difference" each user's summed difference is as likely negative as positive), on the
-    same row-weighted statistic as `diff`, so the test and the interval agree; its resolution is
-    1 / (n_permutations + 1); 1.0 when the two models are identical on every row.
+    errors, the figure is the root of their mean). Returns mean_a, mean_b (the two figures), diff = A - B,
+    ci_low, ci_high (scipy paired bootstrap: the same resampled users for both models; BCa / percentile as
+    in `bootstrap_ci`, not clamped), p_value and n_users. p_value: two-sided permutation test over users
+    (scipy.stats.permutation_test, permutation_type="samples": each user's A and B values swapped at
+    random), on the same row-weighted statistic as `diff`; exact when 2^n_users <= n_permutations, else
+    randomised with resolution 2 / (n_permutations + 1). Identical models on every row: diff 0, interval
+    (0, 0), p_value 1.0.
     """
+    _check(statistic, level)
     a, b = np.asarray(values_a, dtype=np.float64), np.asarray(values_b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired values differ in length ({len(a)} vs {len(b)}); evaluate both on the same rows")
     _, sa, counts = _group_sums(a, groups)
     _, sb, _ = _group_sums(b, groups)
-    diffs = np.concatenate([_ratio_stat(sa[idx].sum(1), counts[idx].sum(1), statistic)
-                            - _ratio_stat(sb[idx].sum(1), counts[idx].sum(1), statistic)
-                            for idx in _bootstrap_draws(len(sa), n_boot, seed)])
-    mean_a = float(_ratio_stat(sa.sum(), counts.sum(), statistic))
-    mean_b = float(_ratio_stat(sb.sum(), counts.sum(), statistic))
+    mean_a, mean_b = float(_row_weighted(sa, counts, statistic)), float(_row_weighted(sb, counts, statistic))
     diff = mean_a - mean_b
-    alpha = (1 - level) / 2
-    low, high = np.quantile(diffs, [alpha, 1 - alpha])
-    return {"mean_a": mean_a, "mean_b": mean_b, "diff": diff, "ci_low": float(min(low, diff)),
-            "ci_high": float(max(high, diff)), "p_value": sign_flip_p_value(sa - sb, n_permutations, seed),
+
+    low, high = _interval((sa, sb, counts), lambda x, y, c, axis=-1: _difference(x, y, np.sum(c, axis=axis), statistic, axis),
+                          diff, n_boot, level, seed)
+    total = float(counts.sum())  # a user's row count is the same for A and B: swapping moves only the sums
+    p_value = _swap_p_value((sa, sb), lambda x, y, axis=-1: _difference(x, y, total, statistic, axis), n_permutations, seed)
+    return {"mean_a": mean_a, "mean_b": mean_b, "diff": diff, "ci_low": low, "ci_high": high, "p_value": p_value,
             "n_users": int(len(counts))}
 
 
-def sign_flip_p_value(user_differences, n_permutations: int = 10_000, seed: int = 0) -> float:
-    """Two-sided p-value, in (0, 1], of "the summed per-user differences are symmetric around 0":
-    share of random sign flips (users kept whole) whose |sum| reaches the observed |sum| (with the
-    observed one counted, so never 0). Vectorised in blocks; seeded."""
-    d = np.asarray(user_differences, dtype=np.float64)
-    observed = abs(d.sum())
-    if np.allclose(d, 0):
+def _difference(x, y, n_rows, statistic: str, axis=-1):
+    """Figure of A minus figure of B from per-user sums x, y (summed along `axis`) over n_rows rows."""
+    if statistic == "mean":
+        return np.sum(x - y, axis=axis) / n_rows  # one sum of differences: no cancellation between two figures
+    return np.sqrt(np.sum(x, axis=axis) / n_rows) - np.sqrt(np.sum(y, axis=axis) / n_rows)
+
+
+def _swap_p_value(data: tuple, statistic, n_permutations: int, seed: int) -> float:
+    """Two-sided p-value of scipy.stats.permutation_test(permutation_type="samples") on per-user data;
+    1.0 with fewer than two users (no swap can change the statistic's size)."""
+    if len(data[0]) < 2:
         return 1.0
-    rng = np.random.default_rng(seed)
-    block = max(1, min(n_permutations, 4_000_000 // max(len(d), 1)))
-    reached = 0
-    for start in range(0, n_permutations, block):
-        signs = rng.integers(0, 2, size=(min(block, n_permutations - start), len(d))) * 2 - 1
-        reached += int((np.abs(signs @ d) >= observed * (1 - 1e-12)).sum())
-    return (reached + 1) / (n_permutations + 1)
+    res = stats.permutation_test(data, statistic, permutation_type="samples", vectorized=True,
+                                 n_resamples=n_permutations, batch=_batch(len(data[0])), alternative="two-sided",
+                                 rng=np.random.default_rng(seed))
+    return float(res.pvalue)
+
+
+def sign_flip_p_value(user_differences, n_permutations: int = 10_000, seed: int = 0) -> float:
+    """Two-sided p-value, in (0, 1], of "the summed per-user differences are symmetric around 0": the
+    sign-flip test, scipy.stats.permutation_test with permutation_type="samples" on one sample (exact when
+    2^n_users <= n_permutations, else randomised, seeded). 1.0 when every difference is 0."""
+    d = np.asarray(user_differences, dtype=np.float64)
+    return _swap_p_value((d,), lambda x, axis=-1: np.sum(x, axis=axis), n_permutations, seed)
 
 
 def bootstrap_mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, low, high) over users with `helpers.evaluation.bootstrap_ci`, NaN values (users a measure
-    does not apply to, e.g. no history) dropped first."""
+    """(mean, low, high) over users (one value each) by `bootstrap_ci`, NaN values (users a measure does not
+    apply to, e.g. no history) dropped first."""
     v = np.asarray(values, dtype=np.float64)
     return bootstrap_ci(v[np.isfinite(v)], n_boot=n_boot, level=level, seed=seed)
-

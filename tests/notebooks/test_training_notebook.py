@@ -55,5 +55,7 @@ def test_training_notebook_smoke(tmp_path, monkeypatch):
         assert (out_dir / "figures" / fig).stat().st_size > 5_000
     model = load_model(model_dir / "collabnn.pth")
     assert model.metadata["dataset"] == "ml-100k" and model.metadata["split"] == "random"
-    assert model.n_users == s["evaluation_users"] or model.n_users >= s["evaluation_users"]
+    # ml-100k users have >= 20 ratings: the random split holds out about 20% (>= 4) of each and keeps the rest
+    # in train, so every sampled user is in both parts and the model knows exactly the evaluation users
+    assert model.n_users == s["evaluation_users"]
     json.dumps(m)  # plain JSON values only

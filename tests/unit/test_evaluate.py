@@ -3,9 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.stats import binom, norm
 
+from helpers import metrics as M
 from helpers.data.sampling import sampled_candidates
-from helpers.evaluation import metrics as M
+from helpers.evaluation import stats as stats_module
 from helpers.evaluation.groups import metrics_by_group, user_activity_buckets
 from helpers.evaluation.protocols import full_ranking, sampled_ranking, unknown_evaluation_rows
 from helpers.evaluation.results import evaluate_models, metrics_over_k, paired_comparisons
@@ -124,33 +126,85 @@ def test_full_ranking_metrics_from_positions_agree_with_recommend():
 
 
 # --------------------------------------------------------------------------- intervals and comparisons
-def test_bootstrap_ci_contains_the_estimate_and_narrows_with_more_users():
-    rng = np.random.default_rng(0)
-    small = rng.random(100) < 0.6
-    large = rng.random(10_000) < 0.6
-    p_s, lo_s, hi_s = bootstrap_ci(small, np.arange(100), n_boot=500, seed=1)
-    p_l, lo_l, hi_l = bootstrap_ci(large, np.arange(10_000), n_boot=500, seed=1)
-    assert lo_s <= p_s <= hi_s and lo_l <= p_l <= hi_l
-    assert (hi_l - lo_l) < 0.2 * (hi_s - lo_s)  # 100 x the users: about 1/10 the width
-    assert (hi_s - lo_s) == pytest.approx(2 * 1.96 * np.sqrt(0.6 * 0.4 / 100), rel=0.3)  # normal approximation
-    assert bootstrap_ci(small, np.arange(100), n_boot=500, seed=1) == (p_s, lo_s, hi_s)  # seeded
+@pytest.mark.parametrize("n_users,level", [(2_000, 0.95), (2_000, 0.8), (10_000, 0.95)])
+def test_bootstrap_ci_of_many_bernoulli_users_is_the_normal_theory_interval(n_users, level):
+    # one 0/1 value per user, hit rate 0.3: p +- z sqrt(p (1 - p) / n), to a fifth of its half-width
+    # (Monte Carlo error of 1,000 draws and BCa's skew correction); 10,000 users: the percentile method
+    values = (np.random.default_rng(n_users).random(n_users) < 0.3).astype(float)
+    point, low, high = bootstrap_ci(values, np.arange(n_users), level=level, seed=0)
+    p = values.mean()
+    half = norm.ppf(0.5 + level / 2) * np.sqrt(p * (1 - p) / n_users)
+    assert point == pytest.approx(p)
+    assert (low, high) == pytest.approx((p - half, p + half), abs=0.2 * half)
+
+
+def test_bootstrap_ci_covers_the_true_mean_95_percent_of_the_time():
+    # 200 samples of 100 users with 1-9 rows each, the rows of a user hits at the user's own rate (mean 0.3):
+    # the interval over users covers 0.3 about 95% of the time; resampling rows treats a user's correlated
+    # rows as independent and covers far less often
+    rng = np.random.default_rng(1)
+    covered = {"users": 0, "rows": 0}
+    for rep in range(200):
+        users = np.repeat(np.arange(100), rng.integers(1, 10, 100))
+        rate = rng.beta(0.6, 1.4, 100)
+        values = (rng.random(len(users)) < rate[users]).astype(float)
+        for name, groups in (("users", users), ("rows", None)):
+            _, low, high = bootstrap_ci(values, groups, seed=rep)
+            covered[name] += low <= 0.3 <= high
+    assert 0.90 <= covered["users"] / 200 <= 0.99
+    assert covered["rows"] / 200 < 0.88
+
+
+def test_bootstrap_ci_resamples_users_whole():
+    # 500 users with 10 identical rows each: the interval is that of one value per user, sqrt(10) times as
+    # wide as the one that resamples the 5,000 rows as if they were independent
+    hit = (np.random.default_rng(2).random(500) < 0.3).astype(float)
+    users = np.repeat(np.arange(500), 10)
+    _, low, high = bootstrap_ci(hit[users], users)
+    assert (low, high) == pytest.approx(bootstrap_ci(hit, np.arange(500))[1:])
+    _, low_rows, high_rows = bootstrap_ci(hit[users], None)
+    assert (high - low) / (high_rows - low_rows) == pytest.approx(np.sqrt(10), rel=0.15)
 
 
 def test_bootstrap_resamples_users_not_rows():
-    # two users: one with 99 hits, one with 1 miss; resampling users gives much wider intervals than rows
+    # two users, one with 99 hits, one with 1 miss: resampling the users gives (u2, u2) a quarter of the
+    # time (figure 0), (u1, u2) half (0.99), (u1, u1) a quarter (1), so the 95% interval is (0, 1).
+    # Resampling the 100 rows: about the binomial interval of 99 / 100 (Clopper-Pearson 0.946 - 1)
     values = np.r_[np.ones(99), 0.0]
     users = np.r_[np.zeros(99), 1]
     point, low, high = bootstrap_ci(values, users, n_boot=2000, seed=0)
-    assert point == pytest.approx(0.99)
-    assert low == 0.0 or low < 0.5  # a resample with only the second user exists
-    _, low_rows, _ = bootstrap_ci(values, None, n_boot=2000, seed=0)
-    assert low_rows > 0.95
+    assert point == pytest.approx(0.99) and (low, high) == (0.0, 1.0)
+    _, low_rows, high_rows = bootstrap_ci(values, None, n_boot=2000, seed=0)
+    assert low_rows == pytest.approx(0.95, abs=0.01) and high_rows == 1.0
 
 
-def test_bootstrap_rmse_statistic():
+def test_bootstrap_rmse_interval_on_hand_made_errors(monkeypatch):
+    # users a (errors 1, -1), b (2), c (0): squared-error sums 2, 4, 0 over 2, 1, 1 rows, RMSE sqrt(6 / 4).
+    # The 27 equally likely resamples of the 3 users give RMSE 0 (c, c, c) to 2 (b, b, b), each 1 / 27 > 2.5%:
+    # the percentile interval is (0, 2). BCa (z0 = 0.14, acceleration 0.068 here) moves the lower end to the
+    # 7th percentile, the resamples with a once and c twice (1 / 27 to 4 / 27): RMSE sqrt(2 / 4)
     errors = np.array([1.0, -1.0, 2.0, 0.0])
-    point, low, high = bootstrap_ci(errors ** 2, ["a", "a", "b", "c"], statistic="rmse")
-    assert point == pytest.approx(np.sqrt(6 / 4)) and low <= point <= high
+    users = ["a", "a", "b", "c"]
+    point, low, high = bootstrap_ci(errors ** 2, users, statistic="rmse")
+    assert point == pytest.approx(np.sqrt(6 / 4))
+    assert (low, high) == pytest.approx((np.sqrt(2 / 4), 2.0))
+    monkeypatch.setattr(stats_module, "BCA_MAX_GROUPS", 2)  # 3 users: above it, the percentile method
+    assert bootstrap_ci(errors ** 2, users, statistic="rmse")[1:] == pytest.approx((0.0, 2.0))
+
+
+def test_bootstrap_ci_is_seeded_exact_when_constant_and_checks_its_arguments():
+    values = (np.random.default_rng(4).random(300) < 0.4).astype(float)
+    users = np.arange(300) // 3
+    first = bootstrap_ci(values, users, seed=7)
+    assert bootstrap_ci(values, users, seed=7) == first
+    assert bootstrap_ci(values, users, seed=8) != first  # another seed, other draws
+    assert bootstrap_ci(np.full(12, 0.25), np.arange(12) // 3) == (0.25, 0.25, 0.25)  # every resample 0.25
+    assert bootstrap_ci([0.25, 0.75], ["u", "u"]) == (0.5, 0.5, 0.5)  # one user: every resample is that user
+    assert np.isnan(bootstrap_ci([], None)).all()
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        bootstrap_ci(values, users, statistic="median")
+    with pytest.raises(ValueError, match=r"level must be in \(0, 1\)"):
+        bootstrap_ci(values, users, level=95)
 
 
 def test_paired_comparison_detects_a_real_difference_and_not_a_null_one():
@@ -159,20 +213,36 @@ def test_paired_comparison_detects_a_real_difference_and_not_a_null_one():
     a = (rng.random(600) < 0.7).astype(float)
     b = np.where(rng.random(600) < 0.2, 0.0, a)  # b loses 20% of a's hits
     res = paired_comparison(a, b, users, seed=0)
-    assert res["diff"] == pytest.approx(a.mean() - b.mean())
-    assert 0 < res["ci_low"] <= res["diff"] <= res["ci_high"]
-    assert res["p_value"] == pytest.approx(1 / 10_001)  # no sign flip reaches it: the smallest p possible
+    assert res["diff"] == pytest.approx(a.mean() - b.mean()) and res["n_users"] == 300
+    # the same resampled users for both models: the interval of the per-row differences over users
+    assert (res["ci_low"], res["ci_high"]) == pytest.approx(bootstrap_ci(a - b, users, seed=0)[1:])
+    per_user = (a - b).reshape(300, 2).mean(axis=1)  # ... close to the normal-theory one of the user means
+    half = 1.96 * per_user.std() / np.sqrt(300)
+    assert (res["ci_low"], res["ci_high"]) == pytest.approx((res["diff"] - half, res["diff"] + half), abs=0.2 * half)
+    assert res["p_value"] == pytest.approx(2 / 10_001)  # no swap reaches it: the smallest two-sided p, 2 / (n + 1)
     same = paired_comparison(a, a, users, seed=0)
-    assert same["diff"] == 0 and same["p_value"] == 1.0
+    assert (same["diff"], same["ci_low"], same["ci_high"], same["p_value"]) == (0.0, 0.0, 0.0, 1.0)
     noise = paired_comparison(a, np.roll(a, 2), users, seed=0)  # same hit rate, shuffled users
     assert noise["ci_low"] < 0 < noise["ci_high"] and noise["p_value"] > 0.05
 
 
+def test_paired_p_value_swaps_users_not_rows():
+    # users u (2 rows), v, w; A hits every row, B none: of the 2^3 swaps of whole users (enumerated: exact),
+    # 2 reach |diff| = 1 -> p = 1/4 (swapping the 4 rows one by one would give 2 / 16)
+    res = paired_comparison([1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0], ["u", "u", "v", "w"])
+    assert res["p_value"] == 0.25 and res["diff"] == 1.0
+    assert (res["ci_low"], res["ci_high"]) == (1.0, 1.0)  # every resample: A - B = 1
+
+
 def test_sign_flip_p_value_hand_computed():
-    # differences (1, 1, 1): of the 8 sign patterns, 2 reach |sum| = 3 -> p = 1/4 (exactly, in the limit)
-    assert sign_flip_p_value([1.0, 1.0, 1.0], n_permutations=20_000, seed=0) == pytest.approx(0.25, abs=0.01)
+    # differences (1, 1, 1): of the 8 sign patterns (all enumerated: exact), 2 reach |sum| = 3 -> p = 1/4
+    assert sign_flip_p_value([1.0, 1.0, 1.0]) == 0.25
+    assert sign_flip_p_value([1.0, 2.0, 3.0, 4.0]) == 2 / 16  # only all + and all - reach |sum| = 10
     assert sign_flip_p_value([0.0, 0.0]) == 1.0
-    assert sign_flip_p_value(np.ones(40), n_permutations=999) == pytest.approx(1 / 1000)  # never reached
+    # 20 users, 13 at +1 and 7 at -1 (sum 6): 2^20 patterns, 10,000 drawn; exact p = P(|sum| >= 6) = 2 P(Bin(20, 1/2) >= 13)
+    d = np.r_[np.ones(13), -np.ones(7)]
+    assert sign_flip_p_value(d, seed=0) == pytest.approx(2 * binom.sf(12, 20, 0.5), abs=0.01)
+    assert sign_flip_p_value(np.ones(40), n_permutations=999) == pytest.approx(2 / 1000)  # never reached: 2 (0 + 1) / (999 + 1)
 
 
 def test_paired_test_and_interval_agree_when_users_have_many_rows():
@@ -184,6 +254,12 @@ def test_paired_test_and_interval_agree_when_users_have_many_rows():
     b = np.where((rng.random(len(users)) < 0.05) & (counts[users] > 20), 0.0, a)  # b loses hits of heavy users
     res = paired_comparison(a, b, users, seed=0)
     assert (res["ci_low"] > 0) == (res["p_value"] < 0.05)
+    # the test flips the sign of each user's summed difference, as sign_flip_p_value does (the same draws:
+    # user labels that sort in the order of np.bincount's)
+    c = np.where(rng.random(len(users)) < 0.01, 1 - a, a)  # a little noise: p well above its floor 2 / 10,001
+    labels = np.array([f"u{i:03d}" for i in range(200)])[users]
+    p_value = paired_comparison(a, c, labels, seed=0)["p_value"]
+    assert p_value > 0.01 and p_value == pytest.approx(sign_flip_p_value(np.bincount(users, weights=a - c)))
 
 
 def test_evaluate_models_tidy_results_and_breakdowns():
@@ -197,7 +273,12 @@ def test_evaluate_models_tidy_results_and_breakdowns():
     s = result.summary
     assert {"model", "protocol", "metric", "k", "value", "ci_low", "ci_high", "n_users"} <= set(s.columns)
     ranked = s[s["metric"] != "coverage"]
-    assert (ranked["ci_low"] <= ranked["value"] + 1e-12).all() and (ranked["value"] <= ranked["ci_high"] + 1e-12).all()
+    assert ranked[["value", "ci_low", "ci_high"]].notna().all().all() and (ranked["ci_low"] < ranked["ci_high"]).all()
+    # each interval is bootstrap_ci of that metric's per-row values over their users (BCa, not clamped)
+    key = "protocol == 'sampled' and metric == 'hr' and model == 'ease'"
+    rows = result.per_row.query(key)
+    assert tuple(s.query(key)[["value", "ci_low", "ci_high"]].iloc[0]) == \
+        bootstrap_ci(rows["value"], rows["user_id"], n_boot=200, seed=0)
     assert set(s.loc[s["protocol"] == "rating", "model"]) == {"bias"}  # implicit models have no RMSE
     assert set(s.loc[s["protocol"] == "full", "metric"]) >= {"hr", "ndcg", "precision", "recall", "map", "mrr",
                                                              "coverage", "novelty", "ild_category", "ild_embedding"}

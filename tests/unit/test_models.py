@@ -33,7 +33,7 @@ def tiny_ratings(n_users=30, n_items=40, n=500, seed=0) -> pd.DataFrame:
     return df.drop_duplicates(["user_id", "item_id"]).reset_index(drop=True)
 
 
-FAST = dict(epochs=2, batch_size=256)
+FAST = dict(epochs=2, batch_size=256, early_stopping=False)  # structure tests: a fixed number of epochs
 
 
 @pytest.fixture(scope="module")
@@ -203,10 +203,35 @@ def test_lazy_adam_on_dense_gradients_is_adamw():
     assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_neumf_pretraining_initialises_from_gmf_and_mlp():
+def test_neumf_pretraining_initialises_from_gmf_and_mlp(monkeypatch):
+    """pretrain=True: NeuMF starts from the GMF and MLP trained first (He et al. 2017): the GMF's
+    embeddings, the MLP's embeddings and layers, the output layer half of each. epochs=0 ends `fit` before
+    fine-tuning changes them; the stages are recorded as `fit` asks the model for them."""
     df = tiny_ratings()
-    model = NeuMF(task="implicit", pretrain=True, pretrain_epochs=1, epochs=1, batch_size=256)
-    fit(model, df)
+    model = NeuMF(task="implicit", pretrain=True, pretrain_epochs=1, epochs=0, batch_size=256)
+    stages = {}
+    plan = model.pretraining_stages
+
+    def recorded():
+        out = plan()
+        stages.update(out)
+        return out
+
+    monkeypatch.setattr(model, "pretraining_stages", recorded)
+    fit(model, df, valid=tiny_ratings(seed=1))  # valid given: fit trains on df itself, nothing carved out of it
+    assert set(stages) == {"gmf", "mlp"} and all(len(sub.losses) == 1 for sub in stages.values())  # 1 epoch each
+    net, gmf, mlp = model.module, stages["gmf"].module, stages["mlp"].module
+    assert torch.equal(net.user_gmf.weight, gmf.user_gmf.weight) and torch.equal(net.item_gmf.weight, gmf.item_gmf.weight)
+    mlp_part = {k: v for k, v in mlp.state_dict().items() if not k.startswith("out.")}
+    assert {"user_emb.weight", "item_emb.weight"} <= set(mlp_part)
+    for key, value in mlp_part.items():
+        assert torch.equal(net.state_dict()[key], value), key
+    n_mlp = mlp.out.in_features
+    assert torch.equal(gmf.out.weight[0, :n_mlp], torch.zeros(n_mlp))  # the GMF stage trained without its MLP branch
+    assert not torch.equal(net.user_emb.weight, gmf.user_emb.weight)  # NeuMF's MLP branch is the MLP stage's
+    torch.testing.assert_close(net.out.weight[0, :n_mlp], 0.5 * mlp.out.weight[0])
+    torch.testing.assert_close(net.out.weight[0, n_mlp:], 0.5 * gmf.out.weight[0, n_mlp:])
+    torch.testing.assert_close(net.out.bias[0], 0.5 * (mlp.out.bias[0] + gmf.out.bias[0]))
     assert model.module.gmf_size == 32 and not model.module.bias
     assert n_parameters(model.module) == model.n_parameters > 0
     with warnings.catch_warnings():
