@@ -56,7 +56,8 @@ def _batch(n_groups: int) -> int:
 
 
 def _interval(data: tuple, figure, point: float, n_boot: int, level: float, seed: int) -> tuple[float, float]:
-    """(low, high): scipy's paired bootstrap over users of `figure(*data, axis)`; data: per-user arrays.
+    """(low, high): scipy's bootstrap over users of `figure(*data, axis)`; data: per-user arrays, resampled
+    together (paired) when there are several.
 
     The bootstrap distribution is drawn once (seeded); BCa is computed from it up to BCA_MAX_GROUPS users,
     the percentile interval above. When every resample gives the estimate (one user, or every user with the
@@ -66,7 +67,7 @@ def _interval(data: tuple, figure, point: float, n_boot: int, level: float, seed
     n = len(data[0])
     if n < 2:
         return point, point  # one user: every resample is that user
-    options = dict(paired=len(data) > 1, vectorized=True, batch=_batch(n), confidence_level=level)  # users kept whole
+    options = dict(paired=len(data) > 1, vectorized=True, batch=_batch(n), confidence_level=level)
     res = stats.bootstrap(data, figure, n_resamples=n_boot, method="percentile", rng=np.random.default_rng(seed),
                           **options)
     dist = res.bootstrap_distribution
