@@ -1,21 +1,33 @@
-"""Accuracy benchmark of the default neural model: the figures the README reports.
+"""Accuracy benchmark: every model of the repository on four protocols, selected on validation, reported on test.
 
-    .venv/bin/python benchmarks/accuracy.py            # 3 training seeds, ~5-10 min on a 2-core CPU
+    .venv/bin/python benchmarks/accuracy.py            # 3 training seeds, every model; about 20-30 min on 2 cores
     .venv/bin/python benchmarks/accuracy.py --quick    # 1 seed, to check that it runs
-    .venv/bin/python benchmarks/accuracy.py --compare mf,neumf,popular,ease   # extra rows for comparison
+    .venv/bin/python benchmarks/accuracy.py --models collabnn,ease --protocols ml100k_random
 
-1. Implicit task on the original notebook's exact split (../shared/data/ml-latest-small-seed-split,
-   610 users, one held-out item each): each held-out item ranked against 99 sampled items the user
-   never interacted with (`helpers.data.sampled_candidates(train, test, 99, seed=0)`, the same
-   candidates for every model and seed), HR@10 and NDCG@10 in [0, 1], mean over training seeds,
-   with the training wall time. Targets: HR@10 >= 0.87, NDCG@10 >= 0.66, training <= 60 s.
-2. Rating task on ml-100k (`helpers.data.random_split`, seed 0, 80:20 per user): RMSE in stars
-   on the 20%. Target: RMSE <= 0.90.
+Protocols (the data, the split, the validation rule and how the test part is scored):
 
-Results go to reports/benchmarks.json under "accuracy" (other keys of that file are kept) and a table
-is printed. When ../shared is absent, part 1 is skipped with a message (part 2 still runs).
-Training runs with `--threads` torch threads (default 1: on a small shared machine one thread is
-faster and steadier than two fighting over two cores).
+- `seed_split`: the original notebook's split (../shared/data/ml-latest-small-seed-split: train.csv and
+  test.csv, one held-out item per user); validation = one random training item per user
+  (`validation_split(train, "leave_one_out")`, no timestamps); test: each held-out item ranked against 99
+  sampled unseen items (`sampled_candidates(train, test, 99, seed=0)`, the same for every model).
+- `ml100k_random`: ml-100k, `random_split` seed 0 (80:20 per user); validation = 20% per user of train;
+  test: full ranking (every item the user has not trained on) and the sampled protocol (99 negatives).
+- `ml100k_temporal`: ml-100k, `temporal_split` at the 0.8 quantile of time; validation = the last 20% of the
+  training period; test: full ranking.
+- `ml100k_rating`: ml-100k, `random_split` seed 0; validation = 20% per user of train; test: RMSE in stars.
+
+Selection is on validation only: neural models choose their epoch by early stopping on validation NDCG@10
+(RMSE for ratings) and are refitted on all of train (`helpers.training.fit`); `ease_tuned` chooses lambda
+by an Optuna search on the same validation part (`helpers.training.tuning.tune`); the other baselines
+keep their defaults. The validation column is NDCG@10 of full ranking on the validation part (for the
+neural models: of the epoch chosen; for baselines: fitted on the fit part). Test figures are computed
+once, after every choice. Mean and spread (min-max) over training seeds 0..N-1; baselines are
+deterministic (one fit). Paired comparisons of the default against EASE over users (per-user figures
+averaged over seeds) come from `helpers.evaluation.paired_comparison` (scipy's bootstrap and
+permutation test).
+
+Writes reports/benchmarks.json (key "accuracy", other keys kept) and regenerates benchmarks/ACCURACY.md.
+When ../shared is absent the seed-split protocol is skipped with a message.
 """
 from __future__ import annotations
 
@@ -28,18 +40,32 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from helpers.files import write_text  # noqa: E402  (the repository on the path first, for a run without `make setup`)
+from helpers.data import load, random_split, sampled_candidates, temporal_split, validation_split  # noqa: E402
+from helpers.evaluation import full_ranking, paired_comparison, sampled_ranking  # noqa: E402
+from helpers.files import write_text  # noqa: E402
+from helpers.models import DEFAULT_MODEL, MODEL_CLASSES, MODELS, make_model  # noqa: E402
+from helpers.training import fit  # noqa: E402
+from helpers.training.device import library_versions  # noqa: E402
+from helpers.training.tuning import tune  # noqa: E402
+from helpers.training.validation import ValidationNDCG  # noqa: E402
+
 SEED_SPLIT = ROOT.parent / "shared" / "data" / "ml-latest-small-seed-split"
 OUT = ROOT / "reports" / "benchmarks.json"
-TARGETS = {"hr@10": 0.87, "ndcg@10": 0.66, "train_seconds": 60.0, "rmse": 0.90}
+TABLE = ROOT / "benchmarks" / "ACCURACY.md"
+IMPLICIT_MODELS = ["popular", "itemknn", "ease", "ease_tuned", "mf", "collabnn_mlp", "neumf", "collabnn"]
+RATING_MODELS = ["bias", "mf", "collabnn"]
+PROTOCOLS = ["seed_split", "ml100k_random", "ml100k_temporal", "ml100k_rating"]
+EASE_TRIALS = 8
 
 
-def read_seed_split(folder: Path):
+def read_seed_split(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, test) of the original notebook's split in the canonical columns (ids as strings)."""
-    import pandas as pd
-
     def read(name):
         frame = pd.read_csv(folder / name, dtype={"userId": str, "movieId": str})
         return frame.rename(columns={"userId": "user_id", "movieId": "item_id"})[["user_id", "item_id"]]
@@ -47,76 +73,163 @@ def read_seed_split(folder: Path):
     return read("train.csv"), read("test.csv")  # 100,226 and 610 rows
 
 
-def fit_timed(name: str, train, task: str, seed: int, device: str = "auto"):
-    """(fitted model, training seconds). Neural models with their defaults; baselines by registry name."""
-    from helpers.training import fit
-    from helpers.models import MODEL_CLASSES, MODELS
-    from helpers.training.learner import train_model
+def protocol_data(name: str, folder: Path):
+    """(train, test, validation rule, test protocols) of a protocol; None when its data is absent."""
+    if name == "seed_split":
+        if not (folder / "train.csv").exists():
+            return None
+        train, test = read_seed_split(folder)
+        return train, test, "leave_one_out", ["sampled"]
+    df = load("ml-100k", verbose=False)
+    if name == "ml100k_random":
+        return (*random_split(df, seed=0), "random", ["full", "sampled"])
+    if name == "ml100k_temporal":
+        return (*temporal_split(df, 0.8), "temporal", ["full"])
+    if name == "ml100k_rating":
+        return (*random_split(df, seed=0), "random", ["rating"])
+    raise ValueError(f"unknown protocol {name!r}; choose from {PROTOCOLS}")
 
+
+def validation_ndcg(model, fit_part: pd.DataFrame, held: pd.DataFrame, seed: int) -> float:
+    """NDCG@10 of full ranking on the validation part of a model fitted on the fit part."""
+    u, i = model.user_index(held["user_id"].to_numpy()), model.item_index(held["item_id"].to_numpy())
+    keep = (u >= 0) & (i >= 0)
+    return float(ValidationNDCG(model, u[keep], i[keep], seed=seed).value)
+
+
+def fit_selected(name: str, train: pd.DataFrame, rule: str, task: str, seed: int, device: str):
+    """(model fitted on all of train, validation figure, seconds, notes): every choice on validation."""
     start = time.perf_counter()
+    if name == "ease_tuned":
+        result = tune(train, "ease", budget_seconds=3600, n_trials=EASE_TRIALS, seed=seed, validation=rule)
+        return result.model, result.best_value, time.perf_counter() - start, {"lambda_": result.best_params["lambda_"]}
     if name in MODELS:
-        model = train_model(train, name, task=task, seed=seed, device=device)
-    elif name in MODEL_CLASSES:
-        model = fit(MODEL_CLASSES[name](), train)
-    else:
-        raise ValueError(f"unknown model {name!r}; choose from {sorted(set(MODELS) | set(MODEL_CLASSES))}")
-    return model, time.perf_counter() - start
+        model = fit(make_model(name, task=task, seed=seed, device=device, validation=rule), train)
+        sel = model.metadata["selection"]
+        return model, sel["best_value"], time.perf_counter() - start, {
+            "best_epoch": sel["best_epoch"], "epochs_run": sel["epochs_run"],
+            "seconds_per_epoch": model.metadata["seconds_per_epoch"]}
+    model = MODEL_CLASSES[name]().fit(train)
+    seconds = time.perf_counter() - start
+    fit_part, held = validation_split(train, rule, seed=seed)
+    if task == "rating":
+        probe = MODEL_CLASSES[name]().fit(fit_part)
+        err = probe.score(held) - held["rating"].to_numpy(dtype=np.float64)
+        return model, float(np.sqrt(np.nanmean(err ** 2))), seconds, {}
+    return model, validation_ndcg(MODEL_CLASSES[name]().fit(fit_part), fit_part, held, seed), seconds, {}
 
 
-def seed_split_benchmark(names, seeds, folder: Path = SEED_SPLIT, device: str = "auto") -> dict:
-    import numpy as np
+def test_figures(model, train, test, protocols, cand) -> tuple[dict, dict]:
+    """({figure: value}, {figure: (per-row values, user of each row)}) on the test part, for the protocols asked.
+    Rows are in the same order for every model (same test part, same candidates)."""
+    values, per_user = {}, {}
+    for protocol in protocols:
+        if protocol == "rating":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                pred = model.score(test[["user_id", "item_id"]])
+            ok = np.isfinite(pred)
+            values["rmse"] = float(np.sqrt(np.mean((pred[ok] - test["rating"].to_numpy(dtype=np.float64)[ok]) ** 2)))
+            values["rmse_rows"] = int(ok.sum())
+            continue
+        ranking = (full_ranking(model, test, train, unknown="drop") if protocol == "full"
+                   else sampled_ranking(model, cand, unknown="drop"))
+        for metric in ("hr", "ndcg"):
+            values[f"{protocol} {metric}@10"] = ranking.mean(metric, 10)
+        per_user[f"{protocol} ndcg@10"] = (ranking.metric("ndcg", 10), np.asarray(ranking.user_ids))
+    return values, per_user
 
-    from helpers.data.sampling import sampled_candidates
-    from helpers.models import MODELS
-    from helpers.evaluation import sampled_ranking
 
-    train, test = read_seed_split(folder)
-    cand = sampled_candidates(train, test, 99, seed=0)
-    rows = {}
+def run_protocol(protocol: str, names, seeds, folder: Path, device: str) -> dict | None:
+    data = protocol_data(protocol, folder)
+    if data is None:
+        print(f"SKIPPED {protocol}: {folder} is absent (it ships only with the project's shared folder)", flush=True)
+        return None
+    train, test, rule, protocols = data
+    task = "rating" if protocol == "ml100k_rating" else "implicit"
+    cand = sampled_candidates(train, test, 99, seed=0) if "sampled" in protocols else None
+    rows, users = {}, {}
     for name in names:
-        per_seed = []
-        for seed in (seeds if name in MODELS else seeds[:1]):  # baselines are deterministic
-            model, seconds = fit_timed(name, train, "implicit", seed, device)
-            ranking = sampled_ranking(model, cand, unknown="drop")
-            per_seed.append({"seed": seed, "hr@10": ranking.mean("hr", 10),
-                             "ndcg@10": ranking.mean("ndcg", 10), "train_seconds": round(seconds, 1)})
-            print(f"  seed split, {name}, seed {seed}: HR@10 {per_seed[-1]['hr@10']:.4f}  "
-                  f"NDCG@10 {per_seed[-1]['ndcg@10']:.4f}  {seconds:.1f} s", flush=True)
-        rows[name] = {
-            "config": {k: v for k, v in getattr(model, "config", {}).items() if k != "progress"},
-            "per_seed": per_seed,
-            **{k: float(np.mean([r[k] for r in per_seed])) for k in ("hr@10", "ndcg@10", "train_seconds")},
-        }
-    try:
-        data = str(Path(folder).resolve().relative_to(ROOT.parent))
-    except ValueError:
-        data = str(folder)
-    return {"data": data, "train_rows": int(len(train)),
-            "evaluation_rows": int(len(cand)),
-            "protocol": "each held-out item vs 99 sampled unseen items (sampled_candidates seed 0); mean over seeds",
-            "models": rows}
+        runs = []
+        for seed in (seeds if name in MODELS else seeds[:1]):
+            model, valid, seconds, notes = fit_selected(name, train, rule, task, seed, device)
+            values, per_user = test_figures(model, train, test, protocols, cand)
+            runs.append({"seed": seed, "validation": valid, "train_seconds": round(seconds, 2), **notes, **values})
+            for key, series in per_user.items():
+                users.setdefault((name, key), []).append(series)
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float))
+            print(f"  {protocol}, {name}, seed {seed}: validation {valid:.4f}  {shown}  {seconds:.1f} s", flush=True)
+        keys = [k for k in runs[0] if k != "seed" and isinstance(runs[0][k], (int, float))]
+        rows[name] = {"runs": runs, **{k: {"mean": float(np.mean([r[k] for r in runs])),
+                                           "min": float(np.min([r[k] for r in runs])),
+                                           "max": float(np.max([r[k] for r in runs]))} for k in keys}}
+    comparisons = {}
+    for other in ("ease", "ease_tuned"):
+        for key in [k for (n, k) in users if n == DEFAULT_MODEL]:
+            if (other, key) not in users:
+                continue
+            runs = users[(DEFAULT_MODEL, key)]
+            a = np.mean([values for values, _ in runs], axis=0)      # per row, averaged over training seeds
+            b, groups = users[(other, key)][0]
+            if not np.array_equal(groups, runs[0][1]):
+                raise RuntimeError(f"{key}: the test rows of {DEFAULT_MODEL} and {other} differ; cannot pair them")
+            res = paired_comparison(a, b, groups, n_boot=2000, seed=0)
+            comparisons[f"{DEFAULT_MODEL} - {other}, {key}"] = res
+    return {"train_rows": int(len(train)), "test_rows": int(len(test)), "validation_rule": rule,
+            "test_protocols": protocols, "models": rows, "paired": comparisons}
 
 
-def ml100k_benchmark(names, seed: int = 0, device: str = "auto") -> dict:
-    import numpy as np
+def _cell(entry: dict | None, digits: int = 3) -> str:
+    if entry is None:
+        return ""
+    mean, lo, hi = entry["mean"], entry["min"], entry["max"]
+    return f"{mean:.{digits}f}" if hi - lo < 10 ** -digits / 2 else f"{mean:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
 
-    from helpers.data.datasets import load
-    from helpers.data.split import random_split
 
-    train, test = random_split(load("ml-100k", verbose=False), seed=0)  # 80,000 / 20,000 rows
-    rows = {}
-    for name in names:
-        model, seconds = fit_timed(name, train, "rating", seed, device)
-        with warnings.catch_warnings():  # test items never rated in train get NaN; counted in scored_rows
-            warnings.simplefilter("ignore", UserWarning)
-            pred = model.score(test[["user_id", "item_id"]])
-        ok = np.isfinite(pred)
-        rmse = float(np.sqrt(np.mean((pred[ok] - test["rating"].to_numpy(dtype=np.float64)[ok]) ** 2)))
-        rows[name] = {"rmse": rmse, "train_seconds": round(seconds, 1), "seed": seed, "scored_rows": int(ok.sum()),
-                      "unscored_rows": int((~ok).sum()),
-                      "config": {k: v for k, v in model.config.items() if k != "progress"}}
-        print(f"  ml-100k rating, {name}: RMSE {rmse:.4f}  {seconds:.1f} s", flush=True)
-    return {"data": "ml-100k, helpers.data.random_split seed 0 (80,000 / 20,000)", "models": rows}
+def markdown(section: dict) -> str:
+    """benchmarks/ACCURACY.md from the run's numbers."""
+    lines = ["# Accuracy benchmark: selected on validation, reported on test", "",
+             "Generated by `benchmarks/accuracy.py` (do not edit by hand); the numbers are in "
+             "`reports/benchmarks.json` under `accuracy`.", "",
+             f"Command: `{section['command']}`. Run of {section['date']}, {section['machine']['cpu_count']} CPU cores, "
+             f"{section['machine']['torch_threads']} torch thread(s), device {section['device']}; seeds {section['seeds']}. "
+             "Cells: mean over training seeds (min-max when they differ); baselines are deterministic (one fit).", "",
+             "Every choice (epochs by early stopping, EASE's lambda for `ease_tuned`) is made on a validation part carved "
+             "out of train; the validation column is NDCG@10 of full ranking on that part (RMSE for ratings). The test "
+             "columns are computed once, after. Sampled (99 negatives) and full-ranking figures are not comparable "
+             "with each other.", ""]
+    titles = {"seed_split": "Original notebook's split (ml-latest-small), one held-out item per user; test: sampled, 99 negatives",
+              "ml100k_random": "ml-100k, random 80:20 per user (seed 0); test: full ranking and sampled (99 negatives)",
+              "ml100k_temporal": "ml-100k, temporal (the latest 20% of time is test); test: full ranking",
+              "ml100k_rating": "ml-100k, rating task, random 80:20 per user (seed 0); test: RMSE in stars"}
+    for protocol in PROTOCOLS:
+        part = section["protocols"].get(protocol)
+        if part is None:
+            if protocol in section["protocols"]:
+                lines += [f"## {titles[protocol]}", "", "Skipped: the data is absent on this machine.", ""]
+            continue
+        figures = [k for k in next(iter(part["models"].values())) if k not in ("runs", "validation", "train_seconds",
+                                                                           "rmse_rows", "seconds_per_epoch")]
+        figures = [f for f in figures if f not in ("best_epoch", "epochs_run", "lambda_")]
+        valid_name = "validation RMSE" if protocol == "ml100k_rating" else "validation NDCG@10 (full)"
+        lines += [f"## {titles[protocol]}", "",
+                  f"{part['train_rows']:,} training rows (validation rule: {part['validation_rule']}), "
+                  f"{part['test_rows']:,} test rows.", "",
+                  "| model | " + valid_name + " | " + " | ".join(f"test {f}" for f in figures)
+                  + " | epochs chosen | training s |",
+                  "|---|" + "---|" * (len(figures) + 3)]
+        for name, row in part["models"].items():
+            epochs = _cell(row.get("best_epoch"), 0) if "best_epoch" in row else (
+                f"lambda {row['lambda_']['mean']:.0f}" if "lambda_" in row else "")
+            lines.append(f"| {'**' + name + '**' if name == DEFAULT_MODEL else name} | {_cell(row['validation'], 4)} | "
+                         + " | ".join(_cell(row.get(f), 4) for f in figures)
+                         + f" | {epochs} | {_cell(row['train_seconds'], 1)} |")
+        for label, res in part["paired"].items():
+            lines.append("")
+            lines.append(f"Paired over {res['n_users']} users, {label}: {res['diff']:+.4f} "
+                         f"(95% interval {res['ci_low']:+.4f} to {res['ci_high']:+.4f}, permutation p = {res['p_value']:.4f}).")
+        lines.append("")
+    return "\n".join(lines) + "\n"
 
 
 def write_results(section: dict, path: Path = OUT) -> None:
@@ -130,52 +243,35 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="one training seed instead of three")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
-    p.add_argument("--model", default="collabnn", help="the neural model measured against the targets")
-    p.add_argument("--compare", default="", help="comma-separated extra rows: mf, neumf, popular, ease, ...")
+    p.add_argument("--models", default=",".join(IMPLICIT_MODELS),
+                   help=f"implicit-task models (default {','.join(IMPLICIT_MODELS)}); the rating task runs "
+                        f"{','.join(RATING_MODELS)}")
+    p.add_argument("--protocols", default=",".join(PROTOCOLS), help=f"subset of {','.join(PROTOCOLS)}")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--seed-split", default=str(SEED_SPLIT),
-                   help="folder of the original notebook's split (default: ../shared/data/ml-latest-small-seed-split)")
+    p.add_argument("--seed-split", default=str(SEED_SPLIT), help="folder of the original notebook's split")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (neural models)")
     p.add_argument("--out", default=str(OUT))
+    p.add_argument("--table", default=str(TABLE), help="the markdown table to regenerate")
     args = p.parse_args(argv)
-
-    import torch
-
     torch.set_num_threads(args.threads)
     seeds = [0] if args.quick else list(range(args.seeds))
-    names = [args.model] + [n for n in args.compare.split(",") if n and n != args.model]
-    section = {
-        "command": "benchmarks/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": args.threads, "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                    "note": "shared machine: other jobs may have been running; times are wall clock"},
-        "targets": TARGETS, "model": args.model, "seeds": seeds,
-    }
-    from helpers.training.device import library_versions
-
-    section["versions"] = library_versions()
-    folder = Path(args.seed_split)
-    if (folder / "train.csv").exists():
-        print(f"seed split ({folder}), implicit task, seeds {seeds}:", flush=True)
-        section["seed_split"] = seed_split_benchmark(names, seeds, folder, args.device)
-    else:
-        print(f"SKIPPED the seed-split benchmark: {folder} is absent (it ships only with the project's "
-              "shared folder, next to this repository)", flush=True)
-        section["seed_split"] = None
-    rating_names = [n for n in names if n in ("collabnn", "mf", "neumf")]
-    print("ml-100k, rating task:", flush=True)
-    section["ml100k_rating"] = ml100k_benchmark(rating_names, device=args.device)
+    names = [n for n in args.models.split(",") if n]
+    unknown = [n for n in names if n not in MODEL_CLASSES and n != "ease_tuned"]
+    if unknown:
+        p.error(f"unknown models {unknown}; choose from {sorted(MODEL_CLASSES)} or ease_tuned")
+    section = {"command": "benchmarks/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": args.device, "seeds": seeds,
+               "machine": {"cpu_count": os.cpu_count(), "torch_threads": args.threads, "platform": platform.platform(),
+                           "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+               "versions": library_versions(), "protocols": {}}
+    for protocol in [q for q in args.protocols.split(",") if q]:
+        print(f"{protocol}:", flush=True)
+        models = RATING_MODELS if protocol == "ml100k_rating" else names
+        section["protocols"][protocol] = run_protocol(protocol, models, seeds, Path(args.seed_split), args.device)
     write_results(section, Path(args.out))
-
-    print(f"\n{'benchmark':34} {'model':10} {'HR@10':>7} {'NDCG@10':>8} {'RMSE':>7} {'train s':>8}")
-    if section["seed_split"]:
-        for name, r in section["seed_split"]["models"].items():
-            print(f"{'seed split, implicit (mean ' + str(len(r['per_seed'])) + ' seeds)':34} {name:10} "
-                  f"{r['hr@10']:7.4f} {r['ndcg@10']:8.4f} {'':>7} {r['train_seconds']:8.1f}")
-    for name, r in section["ml100k_rating"]["models"].items():
-        print(f"{'ml-100k, rating':34} {name:10} {'':>7} {'':>8} {r['rmse']:7.4f} {r['train_seconds']:8.1f}")
-    print(f"targets: HR@10 >= {TARGETS['hr@10']}, NDCG@10 >= {TARGETS['ndcg@10']}, training <= "
-          f"{TARGETS['train_seconds']:.0f} s, RMSE <= {TARGETS['rmse']}; written to {args.out} (key 'accuracy')")
+    text = markdown(section)
+    write_text(Path(args.table), text)
+    print(text)
     return 0
 
 
