@@ -53,7 +53,7 @@ class DotProductBias(NeuralRecommender):
         "implicit": dict(emb_size=64, init_std=None, history=False, history_dropout=None, loss="bce", epochs=None,
                          lr=None, wd=None, batch_size=None, neg_ratio=4, seed=0, device="auto", sparse=True,
                          progress=False),
-        "rating": dict(emb_size=50, init_std=0.01, history=False, epochs=5, lr=5e-3, wd=0.1, batch_size=1024, neg_ratio=4,
+        "rating": dict(emb_size=50, init_std=0.01, history=False, epochs=12, lr=5e-3, wd=0.1, batch_size=1024, neg_ratio=4,
                        seed=0, device="auto", sparse=True, progress=False),
     }
     loss_defaults = {
