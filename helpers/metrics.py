@@ -20,13 +20,17 @@ import pandas as pd
 import torch
 
 
-def relevant_positions(scores, relevant, excluded=None) -> np.ndarray:
+def relevant_positions(scores, relevant, excluded=None, within: int | None = None) -> np.ndarray:
     """0-based positions of the relevant items in each row's ranking, pessimistic ties; float [n, max_rel].
 
     scores: [n_users, n_items] (numpy or torch); relevant, excluded: boolean masks of the same shape
     (excluded items are removed from the ranking; a relevant item is never excluded). Rows are padded
     with np.inf. Position of the r-th best relevant item = r + number of non-excluded irrelevant items
     scoring >= it, so ties go against the relevant item.
+
+    within=k: only what metrics at cut-offs <= k need, without sorting whole rows (a top-k per row
+    instead): positions below k exact, the others some value >= k, at most k columns; pass `n_relevant`
+    to the metric functions then (the padding no longer counts the relevant items).
     """
     s = torch.as_tensor(scores, dtype=torch.float32)
     rel = torch.tensor(np.asarray(relevant, dtype=bool))
@@ -37,19 +41,26 @@ def relevant_positions(scores, relevant, excluded=None) -> np.ndarray:
     others = s.masked_fill(rel, -torch.inf)
     if excluded is not None:
         others = others.masked_fill(torch.tensor(np.asarray(excluded, dtype=bool)) & ~rel, -torch.inf)
-    return positions_from_scores(others, s.masked_fill(~rel, -torch.inf), rel.sum(1))
+    return positions_from_scores(others, s.masked_fill(~rel, -torch.inf), rel.sum(1), within)
 
 
 def positions_from_scores(other_scores: torch.Tensor, relevant_scores: torch.Tensor,
-                          n_relevant: torch.Tensor) -> np.ndarray:
+                          n_relevant: torch.Tensor, within: int | None = None) -> np.ndarray:
     """Pessimistic positions from two [n, m] score tensors: irrelevant candidates (-inf = not ranked)
-    and relevant items (-inf = padding; each row holds `n_relevant` finite entries). Float [n, max_rel]."""
+    and relevant items (-inf = padding; each row holds `n_relevant` finite entries). Float [n, max_rel];
+    with `within` see `relevant_positions`."""
     n_rel = torch.as_tensor(n_relevant)
     width = int(n_rel.max()) if len(n_rel) else 0
+    if within is not None:
+        width = min(width, int(within))
     if width == 0:
         return np.full((other_scores.shape[0], 0), np.inf)
-    rel_sorted = torch.sort(relevant_scores, dim=1, descending=True).values[:, :width]
-    ascending = torch.sort(other_scores, dim=1).values.contiguous()
+    rel_sorted = torch.topk(relevant_scores, width, dim=1).values  # descending
+    if within is None:
+        ascending = torch.sort(other_scores, dim=1).values.contiguous()
+    else:  # the k best others decide every position below k; a relevant item below all of them is >= k
+        top = min(int(within), other_scores.shape[1])
+        ascending = torch.topk(other_scores, top, dim=1).values.flip(1).contiguous()
     # irrelevant items scoring >= v: everything at or after the first position where a value >= v sits
     n_ge = ascending.shape[1] - torch.searchsorted(ascending, rel_sorted.contiguous(), side="left")
     pos = (n_ge + torch.arange(width)).double()

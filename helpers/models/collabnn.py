@@ -29,7 +29,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from helpers.models.layers import Bias, Embedding, History, output_activation, rescore_seen
+from helpers.models.layers import Bias, Embedding, History, output_activation
+from helpers.models.layers import rescore_seen as rescore_history_items
 from helpers.models.neural import NeuralRecommender
 from helpers.models.registry import register
 
@@ -136,14 +137,15 @@ class CollabNNModule(nn.Module):
         return y
 
     @torch.no_grad()
-    def score_all(self, users: torch.Tensor, pair_budget: int = 1 << 24) -> torch.Tensor:
+    def score_all(self, users: torch.Tensor, pair_budget: int = 1 << 24, rescore_seen: bool = True) -> torch.Tensor:
         """Scores of every item for `users` (LongTensor [B]) -> [B, n_items]; eval mode expected.
 
         The user and item halves of the first layer are computed once each and broadcast; users
         are processed in blocks so that a block holds at most `pair_budget` hidden activations.
         """
+        rescore = rescore_history_items if rescore_seen else (lambda module, ub, scores: scores)
         if not self.has_mlp:
-            return rescore_seen(self, users, output_activation(self.catalogue_logits(users), self.y_range))
+            return rescore(self, users, output_activation(self.catalogue_logits(users), self.y_range))
         hist = self.history.user_vectors(users) if self.history is not None else None
         ue = self.user_emb(users)
         if hist is not None and not self.gmf_size:
@@ -166,7 +168,7 @@ class CollabNNModule(nn.Module):
                 y = y + ug @ item_gmf_w.T
             if self.bias:
                 y = y + self.user_bias(ub)[:, None] + item_const
-            rows.append(rescore_seen(self, ub, output_activation(y, self.y_range)))
+            rows.append(rescore(self, ub, output_activation(y, self.y_range)))
         return torch.cat(rows) if rows else users_first.new_zeros(0, n_items)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from helpers.models.layers import Bias, Embedding, History, output_activation, rescore_seen
+from helpers.models.layers import Bias, Embedding, History, output_activation
+from helpers.models.layers import rescore_seen as rescore_history_items
 from helpers.models.neural import NeuralRecommender
 from helpers.models.registry import register
 
@@ -40,8 +41,9 @@ class DotProductBiasModule(nn.Module):
         return uv @ self.item_emb.weight.T + self.user_bias(users)[:, None] + self.item_bias.weight[:, 0]
 
     @torch.no_grad()
-    def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        return rescore_seen(self, users, output_activation(self.catalogue_logits(users), self.y_range))
+    def score_all(self, users: torch.Tensor, rescore_seen: bool = True) -> torch.Tensor:
+        scores = output_activation(self.catalogue_logits(users), self.y_range)
+        return rescore_history_items(self, users, scores) if rescore_seen else scores
 
 
 @register

@@ -98,10 +98,12 @@ class NeuralRecommender(Recommender):
     def _device(self) -> torch.device:
         return next(self.module.parameters()).device
 
-    def score_users(self, users) -> torch.Tensor:
+    def score_users(self, users, rescore_seen: bool = True) -> torch.Tensor:
+        """Scores of every item for `users` (indices). rescore_seen=False skips rescoring each user's training
+        items with themselves left out of the history (cheaper, for rankings that exclude those items)."""
         self.module.eval()
         u = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self._device())
-        return self.module.score_all(u).float().cpu()
+        return self.module.score_all(u, rescore_seen=rescore_seen).float().cpu()
 
     @torch.no_grad()
     def score_pairs(self, users, items, batch_size: int = 1 << 16) -> np.ndarray:

@@ -20,6 +20,7 @@ from fastai.learner import Metric
 
 from helpers.data.interactions import interaction_matrix
 from helpers.metrics import ndcg_at_k, relevant_positions
+from helpers.models import NeuralRecommender
 
 # Validation users scored per epoch at most (seeded sample above it): 5,000 users x 20,000 items is 10^8
 # scores, about a second on 2 cores, against an epoch of the multinomial objective of several seconds.
@@ -77,10 +78,13 @@ class ValidationNDCG(Metric):
         try:
             for start in range(0, len(self.users), self.block):
                 users = self.users[start:start + self.block]
-                scores = self.model.score_users(users)
+                # the training items are excluded from the ranking: no need to rescore them (`rescore_seen`)
+                scores = (self.model.score_users(users, rescore_seen=False) if isinstance(self.model, NeuralRecommender)
+                          else self.model.score_users(users))
                 relevant = self.held[users].toarray() > 0
                 seen = self.model.seen[users].toarray() > 0
-                total += float(ndcg_at_k(relevant_positions(scores, relevant, seen & ~relevant), self.k).sum())
+                positions = relevant_positions(scores, relevant, seen & ~relevant, within=self.k)
+                total += float(ndcg_at_k(positions, self.k, n_relevant=relevant.sum(1)).sum())
         finally:
             if module is not None:
                 module.train(was_training)

@@ -133,3 +133,20 @@ def test_novelty_and_average_popularity_hand_computed():
     # -log2(50/100) = 1, -log2(25/100) = 2 -> 1.5; -log2(1/100) twice (0 counts as 1) -> log2(100)
     np.testing.assert_allclose(M.novelty(rec, popularity, n_users=100), [1.5, math.log2(100)])
     np.testing.assert_allclose(M.average_popularity(rec, popularity), [37.5, 0.5])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_positions_within_k_agree_with_the_full_sort_below_k(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 6, size=(40, 30)).astype(np.float32)  # many ties: pessimistic either way
+    relevant = rng.random((40, 30)) < 0.2
+    excluded = (rng.random((40, 30)) < 0.2) & ~relevant
+    full = M.relevant_positions(scores, relevant, excluded)
+    for k in (1, 3, 10):
+        fast = M.relevant_positions(scores, relevant, excluded, within=k)
+        assert fast.shape[1] == min(k, full.shape[1])
+        below = full[:, :fast.shape[1]] < k
+        assert np.array_equal(fast[below], full[:, :fast.shape[1]][below])
+        assert (fast[~below & np.isfinite(full[:, :fast.shape[1]])] >= k).all()
+        n_rel = relevant.sum(1)
+        assert np.allclose(M.ndcg_at_k(fast, k, n_relevant=n_rel), M.ndcg_at_k(full, k, n_relevant=n_rel))
