@@ -6,7 +6,7 @@ Importing this package imports every implementation module, so each registers it
 from helpers.models import baselines, collabnn, mf, neumf  # noqa: F401  (each registers its classes)
 from helpers.models.base import FORMAT, TASKS, Recommender, check_config, load_model
 from helpers.models.baselines import BASELINES, EASE, BiasBaseline, ItemKNN, MostPopular
-from helpers.models.collabnn import CollabNN, CollabNNMLP, CollabNNModule
+from helpers.models.collabnn import CollabNN, CollabNNFactor, CollabNNMLP, CollabNNModule
 from helpers.models.layers import Bias, Embedding, History, n_parameters
 from helpers.models.mf import DotProductBias, DotProductBiasModule
 from helpers.models.neumf import NeuMF
@@ -21,10 +21,11 @@ from helpers.models.registry import (
                                      register,
 )
 
-MODELS = neural_models()  # {name: class} of the neural models: collabnn, collabnn_mlp, mf, neumf
+MODELS = neural_models()  # {name: class} of the neural models: collabnn, collabnn_factor, collabnn_mlp, mf, neumf
 
 __all__ = ["FORMAT", "TASKS", "Recommender", "check_config", "load_model", "BASELINES", "EASE", "BiasBaseline",
-           "ItemKNN", "MostPopular", "CollabNN", "CollabNNMLP", "CollabNNModule", "Bias", "Embedding", "History",
+           "ItemKNN", "MostPopular", "CollabNN", "CollabNNFactor", "CollabNNMLP", "CollabNNModule", "Bias", "Embedding",
+           "History",
            "n_parameters", "DotProductBias", "DotProductBiasModule", "NeuMF", "TRAIN_KEYS", "NeuralRecommender",
            "DEFAULT_MODEL", "MODEL_CLASSES", "is_neural", "make_model", "model_class", "neural_models", "register",
            "MODELS"]

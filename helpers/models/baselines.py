@@ -20,6 +20,7 @@ import scipy.sparse as sp
 import torch
 
 from helpers.models.base import Recommender
+from helpers.models.item_item import ease_weights
 from helpers.models.registry import register
 
 BASELINES = ["popular", "itemknn", "ease", "bias"]
@@ -108,7 +109,7 @@ class EASE(Recommender):
     """EASE^R (Steck, WWW 2019): closed-form item-item weights with L2 strength `lambda_` (default 300).
 
     The weight matrix is dense [n_items, n_items] float32 (ml-100k: 1,682 items, 11 MB;
-    ml-latest-small: 9,724 items, 380 MB), solved in float64.
+    ml-latest-small: 9,724 items, 380 MB), solved by a float32 Cholesky (`helpers.models.item_item`).
     """
     name = "ease"
 
@@ -118,10 +119,7 @@ class EASE(Recommender):
         super().__init__(lambda_=float(lambda_), **config)
 
     def _fit(self, users, items, ratings):
-        x = self.seen.astype(np.float64)
-        gram = (x.T @ x).toarray()
-        gram[np.diag_indices_from(gram)] += self.config["lambda_"]
-        self._weights = torch.from_numpy(ease_weights_from_gram(gram).astype(np.float32))
+        self._weights = ease_weights(self.seen, self.config["lambda_"])
 
     def score_users(self, users):
         # sparse user rows @ dense weights: cost nnz(rows) x n_items, not len(users) x n_items^2
@@ -148,14 +146,6 @@ class EASE(Recommender):
 
     def _from_state(self, state):
         self._weights = state["weights"].float()
-
-
-def ease_weights_from_gram(gram: np.ndarray) -> np.ndarray:
-    """EASE weights from the regularised Gram matrix G = X'X + lambda I: B = -P / diag(P), diag(B) = 0."""
-    precision = np.linalg.inv(gram)
-    weights = -precision / np.diag(precision)[None, :]
-    np.fill_diagonal(weights, 0.0)
-    return weights
 
 
 @register

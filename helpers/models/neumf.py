@@ -20,6 +20,7 @@ class NeuMF(CollabNN):
     extra_keys = ("pretrain", "pretrain_epochs")
     defaults = {
         task: {**cfg, "layers": [128, 64, 32], "emb_size": 32, "gmf_size": 32, "bias": False, "history": False,
+               "item_item": False,
                "pretrain": False, "pretrain_epochs": None, **({"loss": "bce"} if task == "implicit" else {})}
         for task, cfg in CollabNN.defaults.items()
     }

@@ -20,10 +20,11 @@ TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "loss", "seed", "
               "early_stopping", "patience", "validation")
 
 # Model selection, shared by every neural model (helpers.training): the epoch is chosen on validation NDCG@10
-# (RMSE for ratings), stopping after `patience` epochs without a better one; `epochs` is then the most a fit
-# takes. `validation`: how the validation part is carved out of train when none is given
-# (helpers.data.validation_split: "random" | "leave_one_out" | "temporal").
-SELECTION_DEFAULTS = {"early_stopping": True, "patience": 5, "validation": "random"}
+# (RMSE for ratings), stopping after `patience` epochs without a better one (None: the model's loss_defaults,
+# else DEFAULT_PATIENCE); `epochs` is then the most a fit takes. `validation`: how the validation part is
+# carved out of train when none is given (helpers.data.validation_split: "random" | "leave_one_out" | "temporal").
+SELECTION_DEFAULTS = {"early_stopping": True, "patience": None, "validation": "random"}
+DEFAULT_PATIENCE = 5
 
 
 class NeuralRecommender(Recommender):
@@ -89,6 +90,11 @@ class NeuralRecommender(Recommender):
         if self.task == "rating" and self.config.get("y_range") is None:
             lo, hi = float(ratings.min()), float(ratings.max())
             self.config["y_range"] = [lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)]
+
+    def prepare(self) -> dict:
+        """Fit the parts solved in closed form, from the training interactions (`seen`), before the gradient
+        training; returns what to record in the metadata. None here (CollabNN: its item-item branch)."""
+        return {}
 
     def pretraining_stages(self) -> list[tuple[str, NeuralRecommender]]:
         """Models to train before this one, whose modules `build_module` starts from (`init_from`); none here."""

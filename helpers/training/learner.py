@@ -42,6 +42,7 @@ from fastai.optimizer import Adam
 
 from helpers.data.split import validation_split
 from helpers.models import MODELS, NeuralRecommender, Recommender, make_model
+from helpers.models.neural import DEFAULT_PATIENCE
 from helpers.training.callbacks import release_freed_memory
 from helpers.training.device import library_versions, resolve_device, seed_everything
 from helpers.training.loaders import build_dataloaders
@@ -190,6 +191,9 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
     `stop_after` epochs when given; fills model.module, .learn, .losses and .metadata."""
     cfg = model.config
     valid_idx = _encode_valid(model, valid)
+    start = time.perf_counter()
+    prepared = model.prepare()  # closed-form parts (CollabNN's item-item branch), part of the training time
+    prepare_seconds = time.perf_counter() - start
     learn = build_learner(model, users, items, ratings, valid_idx)
     model.learn = learn
     epochs = int(cfg["epochs"])
@@ -198,7 +202,7 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
     if selecting:  # fastai's trackers keep the best epoch in a file: one per fit, removed when it ends
         fname = f"best-{uuid.uuid4().hex}"
         best_file = Path(learn.path) / learn.model_dir / f"{fname}.pth"
-        cbs += selection_callbacks(model.task, int(cfg.get("patience") or 5), fname)
+        cbs += selection_callbacks(model.task, int(cfg.get("patience") or DEFAULT_PATIENCE), fname)
     if stop_after is not None:
         cbs.append(StopAfterEpochs(stop_after))
     start = time.perf_counter()
@@ -211,7 +215,7 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
     finally:
         if best_file is not None:
             best_file.unlink(missing_ok=True)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start + prepare_seconds
     model.module.eval()
     model.losses = loss_history(learn) if epochs > 0 else pd.DataFrame(columns=["epoch", "train_loss", "valid_loss"])
     trained = int(len(model.losses))
@@ -221,6 +225,7 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
         "seconds_per_epoch": round(seconds / trained, 3) if trained else None,
         "device": str(resolve_device(cfg.get("device", "auto"))),
         "losses": {c: [float(v) for v in model.losses[c]] for c in model.losses.columns}, "versions": library_versions(),
+        **prepared, "prepare_seconds": round(prepare_seconds, 2),
     })
     if selecting and trained:
         column, comp = monitored(model.task)
