@@ -209,10 +209,8 @@ class CollabNN(NeuralRecommender):
     }
     item_item: ItemItemBranch | None = None
     loss_defaults = {
-        # patience 15: with the item-item branch the validation NDCG@10 of the sum dips for about a dozen
-        # epochs while the factor branch is still poor, then rises past EASE (benchmarks/logs/hybrid_design.md)
         "multinomial": dict(gmf_size=128, init_std=0.01, history_dropout=0.7, epochs=50, lr=0.01, wd=0.1,
-                            batch_size=128, patience=15),
+                            batch_size=128),
         "bce": dict(gmf_size=64, init_std=0.1, history_dropout=0.0, epochs=6, lr=0.02, wd=0.6, batch_size=4096),
     }
 
@@ -238,6 +236,13 @@ class CollabNN(NeuralRecommender):
                                                int(cfg.get("item_item_max_items") or MAX_ITEMS), seed=int(cfg["seed"]))
         return {"item_item": {"lambda": self.item_item.lambda_, "scale": self.item_item.scale,
                               "items": int(len(self.item_item.items)), "weight": float(cfg["item_item_weight"])}}
+
+    def monitored_scores(self, users) -> torch.Tensor:
+        """Early stopping follows the factor branch, the part being trained: the validation NDCG@10 of the sum
+        dips for a dozen epochs or more while the factor branch is still poor (stopping there would keep
+        EASE alone), and the epoch chosen on the factor branch is also a good one for the sum
+        (benchmarks/logs/hybrid_design.md)."""
+        return super().score_users(users, rescore_seen=False)
 
     def score_users(self, users, rescore_seen: bool = True) -> torch.Tensor:
         factor = super().score_users(users, rescore_seen=rescore_seen)

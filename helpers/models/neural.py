@@ -111,6 +111,11 @@ class NeuralRecommender(Recommender):
         u = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self._device())
         return self.module.score_all(u, rescore_seen=rescore_seen).float().cpu()
 
+    def monitored_scores(self, users) -> torch.Tensor:
+        """The scores whose validation NDCG@10 early stopping follows (`helpers.training.validation`): the model's
+        own, the users' training items not rescored (the ranking excludes them)."""
+        return self.score_users(users, rescore_seen=False)
+
     @torch.no_grad()
     def score_pairs(self, users, items, batch_size: int = 1 << 16) -> np.ndarray:
         self.module.eval()

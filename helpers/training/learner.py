@@ -233,6 +233,9 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
         best = int(np.argmax(curve) if comp is np.greater else np.argmin(curve))
         model.metadata["selection"] = {"monitor": column, "best_epoch": best + 1, "best_value": float(curve[best]),
                                        "epochs_run": trained, "curve": [float(v) for v in curve]}
+        if model.task == "implicit":  # the whole model at the chosen epoch (CollabNN: factor + item-item branch)
+            whole = ValidationNDCG(model, valid_idx[0], valid_idx[1], seed=int(cfg["seed"]), monitored=False).value
+            model.metadata["selection"]["model_value"] = float(whole)
 
 
 def loss_history(learn) -> pd.DataFrame:

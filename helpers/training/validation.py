@@ -31,13 +31,14 @@ class ValidationNDCG(Metric):
     """NDCG@k of full ranking on a validation part, from the model's own scores after each validation pass.
 
     `model`: the Recommender being trained (its module is read when the value is asked for, so the
-    figure is that of the weights at the end of the epoch); `users`, `items`: index arrays of the held-out
+    figure is that of the weights at the end of the epoch; `monitored`: score with `monitored_scores`, the
+    part being trained, rather than the whole model); `users`, `items`: index arrays of the held-out
     interactions (ids known to the model). The user's training items (`model.seen`) are excluded from the
     ranking; ties go against the held-out item (`helpers.metrics`). Users beyond `max_users` are
     subsampled once, seeded, so each epoch scores the same users.
     """
     def __init__(self, model, users, items, k: int = 10, max_users: int = MAX_VALIDATION_USERS, seed: int = 0,
-                 block: int = 1024):
+                 block: int = 1024, monitored: bool = True):
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         if len(users) == 0:
@@ -46,7 +47,7 @@ class ValidationNDCG(Metric):
         uniq = np.unique(users)
         if len(uniq) > max_users:
             uniq = np.sort(np.random.default_rng(seed).choice(uniq, max_users, replace=False))
-        self.model, self.k, self.block = model, int(k), int(block)
+        self.model, self.k, self.block, self.monitored = model, int(k), int(block), bool(monitored)
         self.users = uniq
         self.held = interaction_matrix(users, items, model.n_users, model.n_items)
         self._value = np.nan
@@ -78,9 +79,7 @@ class ValidationNDCG(Metric):
         try:
             for start in range(0, len(self.users), self.block):
                 users = self.users[start:start + self.block]
-                # the training items are excluded from the ranking: no need to rescore them (`rescore_seen`)
-                scores = (self.model.score_users(users, rescore_seen=False) if isinstance(self.model, NeuralRecommender)
-                          else self.model.score_users(users))
+                scores = self._scores(users)
                 relevant = self.held[users].toarray() > 0
                 seen = self.model.seen[users].toarray() > 0
                 positions = relevant_positions(scores, relevant, seen & ~relevant, within=self.k)
@@ -89,6 +88,14 @@ class ValidationNDCG(Metric):
             if module is not None:
                 module.train(was_training)
         return total / len(self.users)
+
+
+    def _scores(self, users) -> torch.Tensor:
+        """monitored=True: what early stopping follows (`NeuralRecommender.monitored_scores`); False: the model's
+        full score. The training items are excluded from the ranking, so they are not rescored."""
+        if not isinstance(self.model, NeuralRecommender):
+            return self.model.score_users(users)
+        return self.model.monitored_scores(users) if self.monitored else self.model.score_users(users, rescore_seen=False)
 
 
 class StopAfterEpochs(Callback):
