@@ -17,7 +17,7 @@ class NeuMF(CollabNN):
     the two output layers weighted 0.5 / 0.5 as in the paper.
     """
     name = "neumf"
-    extra_keys = ("pretrain", "pretrain_epochs")
+    extra_keys = (*CollabNN.extra_keys, "pretrain", "pretrain_epochs")
     defaults = {
         task: {**cfg, "layers": [128, 64, 32], "emb_size": 32, "gmf_size": 32, "bias": False, "history": False,
                "item_item": False,

@@ -258,7 +258,7 @@ def test_auto_loss_takes_the_catalogue_softmax_when_it_fits_and_bce_otherwise(mo
 
 def test_history_dropout_only_in_training_and_eval_scores_are_the_pair_scores():
     train, _ = planted(n_users=40)
-    model = train_model(train, "collabnn", epochs=2, seed=0)
+    model = train_model(train, "collabnn_factor", epochs=2, seed=0)  # the factor module alone
     module = model.module
     users = torch.arange(10)
     module.eval()
