@@ -17,7 +17,7 @@
 # - **full ranking**: each user's held-out items ranked among *all* items not seen in training, plus what the lists look like (catalogue coverage, novelty, popularity, intra-list diversity);
 # - **rating**: RMSE / MAE of the models trained to predict ratings.
 #
-# Ties count against the held-out item, evaluation data unknown to the model counts as a miss (figures are over all evaluation users), and every figure carries a 95% bootstrap interval over users. Comparisons between models are paired (same users, same candidates). All logic lives in `helpers/`; figures go to `OUTPUT_DIR/figures/` and the numbers to `OUTPUT_DIR/metrics.json` under `evaluation`.
+# **Which part each figure comes from.** Everything here is measured on the evaluation part (the test set), once. No choice was made on it: the neural models chose their epoch by early stopping on a validation part carved out of the training part (`helpers.data.validation_split`; see `training.ipynb`), and the baselines keep their defaults. Ties count against the held-out item, evaluation data unknown to the model counts as a miss (figures are over all evaluation users), and every figure carries a 95% bootstrap interval over users (scipy's BCa bootstrap, never clamped, so a skewed interval may leave its point estimate out). Comparisons between models are paired (same users, same candidates). All logic lives in `helpers/`; figures go to `OUTPUT_DIR/figures/` and the numbers to `OUTPUT_DIR/metrics.json` under `evaluation`.
 
 # %%
 from pathlib import Path
@@ -38,7 +38,7 @@ from helpers.plots import save_figure
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k | electronics | csv:PATH; used only when DATA_DIR has no train.csv/evaluation.csv
 SPLIT = "random"  # random (80:20 per user) | leave_one_out | temporal; only when the split is made here
-MODELS = ["popular", "itemknn", "ease", "bias", "mf", "collabnn", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # any of popular | itemknn | ease | bias | mf | collabnn | collabnn_mlp | neumf; neural ones optionally NAME_rating / NAME_implicit (file MODEL_DIR/NAME_rating.pth)
+MODELS = ["popular", "itemknn", "ease", "bias", "mf", "collabnn", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # any of popular | itemknn | ease | bias | mf | collabnn | collabnn_factor | collabnn_mlp | neumf; neural ones optionally NAME_rating / NAME_implicit (file MODEL_DIR/NAME_rating.pth)
 K = 10  # cut-off of the top-K metrics: 5 | 10 | 20 ...
 PROTOCOLS = ["sampled", "full", "rating"]  # any of sampled | full | rating
 N_NEGATIVES = 99  # sampled protocol: negatives per held-out item, 99 as in NCF; 1 to n_items - 1
@@ -67,7 +67,7 @@ model_sources
 # %% [markdown]
 # ## Results with 95% confidence intervals
 #
-# One row per model, one column per protocol and metric, each cell `value [low, high]`. Read the columns of one protocol together: sampled HR@K is much higher than full-ranking HR@K for the same model because 99 random negatives are far easier to beat than the whole catalogue. Most-popular is the floor every personalised model has to clear by a wide margin; EASE, a closed-form linear model, is the strong baseline. Implicit models have no rating column: their scores are not ratings.
+# One row per model, one column per protocol and metric, each cell `value [low, high]`. Read the columns of one protocol together: sampled HR@K is much higher than full-ranking HR@K for the same model because 99 random negatives are far easier to beat than the whole catalogue. Most-popular is the floor every personalised model has to clear by a wide margin; EASE, a closed-form linear model, is the strong baseline. The default collabnn adds EASE's weights as a frozen item-item branch to its trained factor branch; collabnn_factor is that factor branch alone and collabnn_mlp the seeds' concat-MLP design. Implicit models have no rating column: their scores are not ratings.
 
 # %%
 result = evaluate_models(models, train, evaluation, protocols=params["PROTOCOLS"], k=K,

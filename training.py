@@ -15,7 +15,7 @@
 #
 # **Which data each figure comes from.** Every choice made here (the epoch, and with `TUNE` the hyperparameters) is scored on the validation part only; the evaluation part is never seen by training, early stopping or tuning. The one figure on the evaluation part, at the end, is a report, not an input to any choice; `evaluation.ipynb` reports it properly.
 #
-# Models (`helpers/models/`): **collabnn** (default: a GMF dot product whose user vector adds the pooled embeddings of the user's items, with biases, trained with the multinomial likelihood over the whole catalogue), **collabnn_mlp** (the seeds' concatenated user/item embeddings through an MLP, fused with the GMF branch, trained with binary cross-entropy against sampled negatives), **mf** (dot product with biases) and **neumf** (GMF + MLP, He et al. 2017). Tasks: **implicit** (did the user interact?) and **rating** (mean squared error on the stars). Training code lives in `helpers/training/`; this notebook only calls it.
+# Models (`helpers/models/`): **collabnn** (default: two branches added when scoring, as NeuMF adds its GMF and MLP: a factor branch, a GMF dot product whose user vector adds the pooled embeddings of the user's items, with biases, trained through fastai with the multinomial likelihood over the whole catalogue; and a frozen item-item branch, EASE's closed-form weights over the 10,000 most popular items, solved before the training), **collabnn_factor** (the factor branch alone, the previous default), **collabnn_mlp** (the seeds' concatenated user/item embeddings through an MLP, fused with the GMF branch, trained with binary cross-entropy against sampled negatives), **mf** (dot product with biases) and **neumf** (GMF + MLP, He et al. 2017). Tasks: **implicit** (did the user interact?) and **rating** (mean squared error on the stars). Training code lives in `helpers/training/`; this notebook only calls it.
 
 # %%
 from pathlib import Path
@@ -34,7 +34,7 @@ from helpers.plots.training import plot_selection, plot_trials
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k (offline) | electronics (downloaded on first use) | csv:PATH
 SPLIT = "random"  # random (80:20 per user) | leave_one_out (latest per user) | temporal (latest 20%); validation is carved from train the same way
-MODEL = "collabnn"  # collabnn | collabnn_mlp (the seeds concat-MLP, bce) | mf | neumf
+MODEL = "collabnn"  # collabnn (factor + item-item branch) | collabnn_factor | collabnn_mlp (the seeds concat-MLP, bce) | mf | neumf
 TASK = "implicit"  # implicit (interacted or not) | rating (predict the stars)
 EPOCHS = None  # the most epochs early stopping may run, a positive int; None: the model's default; smoke tests: 2
 PATIENCE = None  # epochs without a better validation figure before stopping; None: the default (5)
@@ -85,7 +85,7 @@ print(f"lr_find valley: {suggested_lr:.2e}; learning rate used: {planned['lr']:.
 # %% [markdown]
 # ## Training, with the epoch chosen on validation
 #
-# `fit_one_cycle` warms the learning rate up and anneals it down over at most `EPOCHS` epochs, with weight decay. Without `TUNE`, the model first trains on the fit part while fastai's `EarlyStoppingCallback` and `SaveModelCallback` follow the validation figure (NDCG@10 of full ranking of each validation user's held-out items, their fit-part items excluded; RMSE for ratings): training stops `PATIENCE` epochs after the best one. Then the model trains again on the whole training part on the same schedule, stopped at the chosen epoch, so the final model loses no interaction to validation. With `TUNE`, Optuna's TPE sampler proposes configurations, each trained on the fit part with early stopping and scored on the validation part (bad trials are pruned at the epoch they fall below the median), and the best configuration is trained on the whole training part.
+# `fit_one_cycle` warms the learning rate up and anneals it down over at most `EPOCHS` epochs, with weight decay. Without `TUNE`, the model first trains on the fit part while fastai's `EarlyStoppingCallback` and `SaveModelCallback` follow the validation figure (NDCG@10 of full ranking of each validation user's held-out items, their fit-part items excluded; RMSE for ratings): training stops `PATIENCE` epochs after the best one. For collabnn the figure followed is the factor branch's (the part being trained; the sum with the frozen item-item branch dips while the factor branch is still poor), and the whole model's validation NDCG@10 at the chosen epoch is recorded beside it. Then the model trains again on the whole training part on the same schedule, stopped at the chosen epoch, so the final model loses no interaction to validation. With `TUNE`, Optuna's TPE sampler proposes configurations, each trained on the fit part with early stopping and scored on the validation part (bad trials are pruned at the epoch they fall below the median), and the best configuration is trained on the whole training part.
 
 # %%
 model, trials = notebook.trained_model(MODEL, TASK, train_df, tune_budget=TUNE, **model_kwargs)
@@ -110,7 +110,7 @@ plt.show()
 # %% [markdown]
 # ## The model
 #
-# The layers and the number of trainable parameters. Most parameters sit in the embedding tables (one row per user and per item). The implicit default has no MLP branch (`layers=[]`): its score is the GMF dot product of a user vector (the user's embedding plus the pooled embeddings of their items) with the item's embedding, plus biases, which the catalogue-wide softmax needs; `MODEL = "collabnn_mlp"` or `LAYERS = [64]` adds the concat-MLP (trained with `loss="bce"`), whose first layer is split into a user part and an item part: the same as one layer on the concatenation, but full ranking computes each part once.
+# The layers and the number of trainable parameters (the item-item branch of collabnn is not trained by gradient and not counted: its lambda, scale and items are printed below the layers). Most parameters sit in the embedding tables (one row per user and per item). The implicit default has no MLP branch (`layers=[]`): its score is the GMF dot product of a user vector (the user's embedding plus the pooled embeddings of their items) with the item's embedding, plus biases, which the catalogue-wide softmax needs; `MODEL = "collabnn_mlp"` or `LAYERS = [64]` adds the concat-MLP (trained with `loss="bce"`), whose first layer is split into a user part and an item part: the same as one layer on the concatenation, but full ranking computes each part once.
 
 # %%
 print(model.summary())

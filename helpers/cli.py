@@ -121,7 +121,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--train", required=True, help="CSV with user_id,item_id[,rating]")
     t.add_argument("--out", required=True, help="model file to write (.pth)")
     t.add_argument("--task", default="implicit", choices=["implicit", "rating"])
-    t.add_argument("--model", default=None, help="collabnn (default) | mf | neumf")
+    t.add_argument("--model", default=None, help="collabnn (default) | collabnn_factor | collabnn_mlp | mf | neumf")
     t.add_argument("--epochs", type=int, default=None, help="default: the model's default")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

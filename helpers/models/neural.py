@@ -139,9 +139,10 @@ class NeuralRecommender(Recommender):
         self.module.eval()
 
     def summary(self) -> str:
-        """The module's layers and its number of parameters."""
+        """The module's layers and its number of parameters (and what `prepare` fitted, if anything)."""
         n = sum(p.numel() for p in self.module.parameters())
-        return f"{self.module}\n{self.name}: {n:,} parameters"
+        extra = {k: v for k, v in self.metadata.items() if k == "item_item"}
+        return f"{self.module}\n{self.name}: {n:,} parameters" + (f"; {extra}" if extra else "")
 
     @property
     def n_parameters(self) -> int:

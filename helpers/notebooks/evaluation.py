@@ -10,7 +10,8 @@ from helpers.evaluation import PROTOCOLS, EvaluationResult
 from helpers.models import model_class
 
 PARAMETER_DEFAULTS = {"DATASET": "ml-100k", "SPLIT": "random", "MODELS": ["popular", "itemknn", "ease", "bias", "mf", "collabnn",
-                                                                     "collabnn_mlp", "mf_rating", "collabnn_rating"],
+                                                                     "collabnn_factor", "collabnn_mlp", "mf_rating",
+                                                                     "collabnn_rating"],
                       "K": 10, "PROTOCOLS": PROTOCOLS, "N_NEGATIVES": 99, "SEED": 0, "SAMPLE": 0,
                       "DATA_DIR": "data", "MODEL_DIR": "scratch/model", "OUTPUT_DIR": "scratch"}
 

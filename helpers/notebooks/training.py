@@ -14,7 +14,7 @@ from helpers.training.tuning import SEARCH_SPACES, parse_budget, tune
 NOTEBOOK_PARAMETERS = {
     "DATASET": "ml-100k | electronics | csv:PATH",
     "SPLIT": "random | leave_one_out | temporal",
-    "MODEL": "collabnn | collabnn_mlp | mf | neumf",
+    "MODEL": "collabnn | collabnn_factor | collabnn_mlp | mf | neumf",
     "TASK": "implicit | rating",
     "DEVICE": "auto | cpu | cuda",
 }
@@ -122,9 +122,11 @@ def selection_sentence(model, held_out: dict) -> str:
                      f"validation rows; the best, trial {tun['best_trial']}, reached {tun['monitor']} "
                      f"{tun['best_value']:.4f} with {tun['best_params']}.")
     if sel:
+        whole = (f"; the whole model, with its item-item branch: {sel['model_value']:.4f}"
+                 if m.get("item_item") and "model_value" in sel else "")
         parts.append(f"Early stopping ran {sel['epochs_run']} epochs on {sel['fit_rows']:,} fit rows and chose epoch "
                      f"{sel['best_epoch']} (validation {sel['monitor']} {sel['best_value']:.4f} on "
-                     f"{sel['validation_rows']:,} rows carved by the {sel['rule']} rule).")
+                     f"{sel['validation_rows']:,} rows carved by the {sel['rule']} rule{whole}).")
     parts.append(f"The saved {model.name} trained {m['epochs']} epochs on all {m['train_rows']:,} training rows in "
                  f"{m['train_seconds']:.1f} s ({m['seconds_per_epoch']} s per epoch) on {m['device']}.")
     if model.task == "rating":

@@ -1,8 +1,8 @@
 """Hyperparameter search on validation only, with Optuna: `tune(train, "collabnn", budget_seconds=600)`.
 
 A validation part is carved out of `train` once (`helpers.data.validation_split`, the model's `validation`
-rule); every trial trains on the rest and is scored on it: neural models by their best epoch's validation
-NDCG@10 (RMSE for ratings) under early stopping, with Optuna's pruning callback for fastai
+rule); every trial trains on the rest and is scored on it: neural models by the validation NDCG@10 (RMSE for
+ratings) of the whole model at the epoch early stopping chose, with Optuna's pruning callback for fastai
 (`optuna_integration.FastAIPruningCallback`) ending trials that fall below the median of the earlier ones
 at the same epoch; closed-form models by the same NDCG@10 after their fit. The sampler is Optuna's TPE,
 seeded. The best configuration is then trained on all of `train` (neural models: for the epoch count its
@@ -34,6 +34,11 @@ def _collabnn_implicit(trial: optuna.Trial) -> dict:
             "batch_size": trial.suggest_categorical("batch_size", [64, 128, 256])}
 
 
+def _collabnn_hybrid(trial: optuna.Trial) -> dict:
+    return {**_collabnn_implicit(trial),
+            "item_item_weight": trial.suggest_float("item_item_weight", 0.05, 2.0, log=True)}
+
+
 def _neural_bce(trial: optuna.Trial) -> dict:
     return {"lr": trial.suggest_float("lr", 2e-3, 5e-2, log=True),
             "wd": trial.suggest_float("wd", 1e-3, 1.0, log=True),
@@ -48,7 +53,8 @@ def _rating(trial: optuna.Trial) -> dict:
 
 # The knobs searched per (model, task): the ones that moved validation NDCG@10 in benchmarks/ACCURACY.md.
 SEARCH_SPACES = {
-    ("collabnn", "implicit"): _collabnn_implicit,
+    ("collabnn", "implicit"): _collabnn_hybrid,
+    ("collabnn_factor", "implicit"): _collabnn_implicit,
     ("mf", "implicit"): _collabnn_implicit,
     ("collabnn_mlp", "implicit"): _neural_bce,
     ("neumf", "implicit"): _neural_bce,
@@ -125,7 +131,8 @@ def tune(train: pd.DataFrame, model: str = "collabnn", task: str = "implicit", b
             candidate = make_model(model, task=task, seed=seed, validation=validation, **{**fixed, **params})
             fit(candidate, fit_part, valid=held, cbs=[FastAIPruningCallback(trial, monitor=recorder_name(monitor))])
             selection = candidate.metadata["selection"]
-            value, best_epoch = selection["best_value"], selection["best_epoch"]
+            # the whole model at its chosen epoch (CollabNN: factor + item-item branch), not only what was monitored
+            value, best_epoch = selection.get("model_value", selection["best_value"]), selection["best_epoch"]
         else:
             candidate = MODEL_CLASSES[model](**{**fixed, **params}).fit(fit_part)
             known = candidate.user_index(held["user_id"].to_numpy()), candidate.item_index(held["item_id"].to_numpy())
