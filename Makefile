@@ -42,7 +42,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab
 
 benchmark: setup
-	$(PY) benchmarks/accuracy.py --compare mf,popular,ease,collabnn_mlp
+	$(PY) benchmarks/accuracy.py --threads 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache
