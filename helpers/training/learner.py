@@ -202,7 +202,7 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
     if selecting:  # fastai's trackers keep the best epoch in a file: one per fit, removed when it ends
         fname = f"best-{uuid.uuid4().hex}"
         best_file = Path(learn.path) / learn.model_dir / f"{fname}.pth"
-        cbs += selection_callbacks(model.task, int(cfg.get("patience") or DEFAULT_PATIENCE), fname)
+        cbs += selection_callbacks(model.task, int(cfg.get("patience") or DEFAULT_PATIENCE), fname, epochs)
     if stop_after is not None:
         cbs.append(StopAfterEpochs(stop_after))
     start = time.perf_counter()

@@ -52,8 +52,8 @@ def test_early_stopping_keeps_the_best_epochs_weights(small):
     assert len(curve) == model.metadata["epochs"] == sel["epochs_run"] <= 12
     # the weights the model ends with are the best epoch's, not the last epoch's
     assert ValidationNDCG(model, *_codes(model, held)).value == pytest.approx(sel["best_value"], abs=1e-6)
-    if sel["epochs_run"] < 12:  # stopped early: `patience` epochs after the best
-        assert sel["epochs_run"] == sel["best_epoch"] + 2
+    # never stopped within the one-cycle warm-up (3 of 12 epochs); else `patience` epochs after the best
+    assert sel["epochs_run"] == min(12, max(sel["best_epoch"], 3) + 2)
 
 
 def test_fit_without_validation_carves_one_and_refits_on_all_of_train(small, tmp_path):
@@ -139,3 +139,26 @@ def test_default_config_refits_for_the_chosen_epoch(small):
     model = fit(make_model("mf", task="rating", patience=1), small)  # epochs left to the model's default
     sel = model.metadata["selection"]
     assert model.metadata["epochs"] == sel["best_epoch"] and model.metadata["max_epochs"] == model.config["epochs"]
+
+
+def test_early_stopping_waits_out_the_warm_up():
+    from helpers.training.validation import EarlyStoppingAfterWarmup
+
+    class Recorder:  # what fastai's trackers read: one row per epoch, the monitored value in column 1
+        metric_names = ["epoch", "train_loss", "ndcg_at_10"]
+        values = []
+
+    cb = EarlyStoppingAfterWarmup(min_epochs=4, monitor="ndcg_at_10", patience=1)
+    cb.learn = type("L", (), {"recorder": Recorder()})()
+    cb.before_fit()
+    stopped = None
+    for epoch, value in enumerate([0.3, 0.2, 0.2, 0.2, 0.2, 0.4, 0.3, 0.2]):
+        Recorder.values.append([0.0, value])
+        cb.learn.epoch = epoch
+        try:
+            cb.after_epoch()
+        except Exception as exc:  # fastai's CancelFitException
+            stopped = (epoch + 1, type(exc).__name__)
+            break
+    # a plain EarlyStoppingCallback(patience=1) would stop after epoch 2; this one waits out epochs 1-4
+    assert stopped == (5, "CancelFitException") and cb.best == 0.3
