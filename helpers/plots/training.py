@@ -34,6 +34,11 @@ def plot_selection(selection: dict, loss: str | None = None, title: str = "") ->
     ax_fig.plot(epochs, curve, "o-", ms=3, color="tab:green")
     ax_fig.plot([best], [curve[best - 1]], "*", ms=14, color="tab:red",
                 label=f"chosen: epoch {best} ({curve[best - 1]:.4f})")
+    if selection.get("model_value") is not None and abs(selection["model_value"] - curve[best - 1]) > 1e-9:
+        # what early stopping followed is the trained part (CollabNN: its factor branch); the whole model too
+        ax_fig.plot([best], [selection["model_value"]], "D", ms=8, color="tab:purple",
+                    label=f"whole model at epoch {best} ({selection['model_value']:.4f})")
+        label += " (monitored part)"
     ax_fig.set(xlabel="epoch", ylabel=label, title=f"early stopping: {len(curve)} epochs run")
     ax_fig.legend(frameon=False)
     if title:

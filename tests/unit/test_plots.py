@@ -26,6 +26,10 @@ def test_plot_selection_marks_the_chosen_epoch_and_rejects_a_missing_record():
     star = [line for line in fig.axes[1].lines if line.get_marker() == "*"][0]
     assert star.get_xdata().tolist() == [2] and star.get_ydata().tolist() == [0.3]
     plt.close(fig)
+    fig = plot_selection({**sel, "model_value": 0.35})  # CollabNN: the whole model beside the monitored branch
+    diamond = [line for line in fig.axes[1].lines if line.get_marker() == "D"][0]
+    assert diamond.get_ydata().tolist() == [0.35] and "monitored part" in fig.axes[1].get_ylabel()
+    plt.close(fig)
     with pytest.raises(ValueError, match="no selection record"):
         plot_selection({})
 
