@@ -200,7 +200,7 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
     selecting = valid_idx is not None and selects(model) and epochs > 0
     cbs, best_file = list(cbs), None
     if selecting:  # fastai's trackers keep the best epoch in a file: one per fit, removed when it ends
-        fname = f"best-{uuid.uuid4().hex}"
+        fname = _best_epoch_file_name()
         best_file = Path(learn.path) / learn.model_dir / f"{fname}.pth"
         cbs += selection_callbacks(model.task, int(cfg.get("patience") or DEFAULT_PATIENCE), fname, epochs)
     if stop_after is not None:
@@ -214,7 +214,7 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
                 learn.fit_one_cycle(epochs, lr_max=float(cfg["lr"]), wd=float(cfg["wd"]), cbs=cbs)
     finally:
         if best_file is not None:
-            best_file.unlink(missing_ok=True)
+            _remove_best_epoch_file(best_file)
     seconds = time.perf_counter() - start + prepare_seconds
     model.module.eval()
     model.losses = loss_history(learn) if epochs > 0 else pd.DataFrame(columns=["epoch", "train_loss", "valid_loss"])
@@ -236,6 +236,28 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
         if model.task == "implicit":  # the whole model at the chosen epoch (CollabNN: factor + item-item branch)
             whole = ValidationNDCG(model, valid_idx[0], valid_idx[1], seed=int(cfg["seed"]), monitored=False).value
             model.metadata["selection"]["model_value"] = float(whole)
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def _best_epoch_file_name() -> str:
+    """A fresh file name for SaveModelCallback, the same on every rank of a process group: fastai saves on
+    rank 0 only and, after a barrier, every rank loads that file (`Learner.save` / `Learner.load`)."""
+    name = [f"best-{uuid.uuid4().hex}"]
+    if _distributed():
+        torch.distributed.broadcast_object_list(name, src=0)
+    return name[0]
+
+
+def _remove_best_epoch_file(path: Path) -> None:
+    """Remove the best-epoch file once every rank has loaded it (rank 0 removes it)."""
+    if _distributed():
+        torch.distributed.barrier()
+        if torch.distributed.get_rank() != 0:
+            return
+    path.unlink(missing_ok=True)
 
 
 def loss_history(learn) -> pd.DataFrame:
