@@ -4,10 +4,11 @@ A validation part is carved out of `train` once (`helpers.data.validation_split`
 rule); every trial trains on the rest and is scored on it: neural models by the validation NDCG@10 (RMSE for
 ratings) of the whole model at the epoch early stopping chose, with Optuna's pruning callback for fastai
 (`optuna_integration.FastAIPruningCallback`) ending trials that fall below the median of the earlier ones
-at the same epoch; closed-form models by the same NDCG@10 after their fit. The sampler is Optuna's TPE,
-seeded. The best configuration is then trained on all of `train` (neural models: for the epoch count its
-trial chose, `helpers.training.refit`). The evaluation part is never seen: the tuning log holds
-validation figures only.
+at the same epoch (not before half the epochs: one-cycle curves cross late); closed-form models by the
+same NDCG@10 after their fit. The sampler is Optuna's TPE, seeded; a neural search's first trial is the
+model's defaults, so it never ends below them on validation. The best configuration is then trained on
+all of `train` (neural models: for the epoch count its trial chose, `helpers.training.refit`). The
+evaluation part is never seen: the tuning log holds validation figures only.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from optuna_integration import FastAIPruningCallback
 
 from helpers.data.split import validation_split
 from helpers.models import MODEL_CLASSES, NeuralRecommender, make_model
-from helpers.training.learner import fit, refit
+from helpers.training.learner import fit, refit, resolved_config
 from helpers.training.validation import ValidationNDCG, monitored, recorder_name
 
 
@@ -55,7 +56,7 @@ def _rating(trial: optuna.Trial) -> dict:
 SEARCH_SPACES = {
     ("collabnn", "implicit"): _collabnn_hybrid,
     ("collabnn_factor", "implicit"): _collabnn_implicit,
-    ("mf", "implicit"): _collabnn_implicit,
+    ("mf", "implicit"): _neural_bce,
     ("collabnn_mlp", "implicit"): _neural_bce,
     ("neumf", "implicit"): _neural_bce,
     ("collabnn", "rating"): _rating,
@@ -79,6 +80,27 @@ def parse_budget(text) -> float:
     if seconds <= 0:
         raise ValueError(f"budget {text!r} must be longer than 0 s")
     return seconds
+
+
+class _ParameterNames:
+    """Stands in for an Optuna trial to list the parameters a search space suggests."""
+    def __init__(self):
+        self.names: list[str] = []
+
+    def _suggest(self, name, first, *args, **kwargs):
+        self.names.append(name)
+        return first[0] if isinstance(first, (list, tuple)) else first
+
+    suggest_float = suggest_int = suggest_categorical = _suggest
+
+
+def _default_trial(model: str, task: str, space, train: pd.DataFrame, fixed: dict) -> tuple[dict, int]:
+    """(the model's own defaults for the searched parameters, its most epochs): the first trial of a neural
+    search, so a search never ends below the defaults on validation."""
+    names = _ParameterNames()
+    space(names)
+    config = resolved_config(make_model(model, task=task, **fixed), train)
+    return {k: config[k] for k in names.names if config.get(k) is not None}, int(config["epochs"])
 
 
 @dataclass
@@ -147,9 +169,15 @@ def tune(train: pd.DataFrame, model: str = "collabnn", task: str = "implicit", b
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        epochs = 0
+        if neural:  # the defaults first; no pruning before half the epochs (one-cycle curves cross late)
+            defaults, epochs = _default_trial(model, task, space, fit_part, fixed)
         study = optuna.create_study(direction="maximize" if comp is np.greater else "minimize",
                                     sampler=optuna.samplers.TPESampler(seed=seed),
-                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=5))
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=5,
+                                                                       n_warmup_steps=max(5, epochs // 2)))
+        if neural:
+            study.enqueue_trial(defaults)
         study.optimize(objective, n_trials=n_trials, timeout=budget_seconds, gc_after_trial=True)
     finally:
         optuna.logging.set_verbosity(verbosity)
