@@ -162,3 +162,10 @@ def test_early_stopping_waits_out_the_warm_up():
             break
     # a plain EarlyStoppingCallback(patience=1) would stop after epoch 2; this one waits out epochs 1-4
     assert stopped == (5, "CancelFitException") and cb.best == 0.3
+
+
+def test_a_neural_search_starts_from_the_defaults_and_never_ends_below_them(small):
+    result = tune(small, "mf", budget_seconds=120, n_trials=2, seed=0, epochs=4)
+    first = result.trials.iloc[0]
+    assert (first["param_lr"], first["param_wd"], first["param_emb_size"]) == (0.02, 0.1, 64)  # mf's bce defaults
+    assert result.best_value >= first["validation_ndcg_at_10"]
