@@ -90,13 +90,6 @@ def protocol_data(name: str, folder: Path):
     raise ValueError(f"unknown protocol {name!r}; choose from {PROTOCOLS}")
 
 
-def validation_ndcg(model, fit_part: pd.DataFrame, held: pd.DataFrame, seed: int) -> float:
-    """NDCG@10 of full ranking on the validation part of a model fitted on the fit part."""
-    u, i = model.user_index(held["user_id"].to_numpy()), model.item_index(held["item_id"].to_numpy())
-    keep = (u >= 0) & (i >= 0)
-    return float(ValidationNDCG(model, u[keep], i[keep], seed=seed).value)
-
-
 def fit_selected(name: str, train: pd.DataFrame, rule: str, task: str, seed: int, device: str):
     """(model fitted on all of train, validation figure, seconds, notes): every choice on validation."""
     start = time.perf_counter()
@@ -118,7 +111,7 @@ def fit_selected(name: str, train: pd.DataFrame, rule: str, task: str, seed: int
         probe = MODEL_CLASSES[name]().fit(fit_part)
         err = probe.score(held) - held["rating"].to_numpy(dtype=np.float64)
         return model, float(np.sqrt(np.nanmean(err ** 2))), seconds, {}
-    return model, validation_ndcg(MODEL_CLASSES[name]().fit(fit_part), fit_part, held, seed), seconds, {}
+    return model, float(ValidationNDCG.of_frame(MODEL_CLASSES[name]().fit(fit_part), held, seed=seed).value), seconds, {}
 
 
 def test_figures(model, train, test, protocols, cand) -> tuple[dict, dict]:

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 import torch
 
 from helpers.models.base import Recommender
-from helpers.models.item_item import ease_weights
+from helpers.models.item_item import ease_weights, history_pair_scores
 from helpers.models.registry import register
 
 BASELINES = ["popular", "itemknn", "ease", "bias"]
@@ -127,19 +127,12 @@ class EASE(Recommender):
 
     def score_pairs(self, users, items):
         """Scores of (user, item) pairs. Few pairs per user (the sampled protocol on a large catalogue):
-        sum W[j, item] over the user's items j, gathered in chunks; many pairs per user: score whole rows."""
+        sum W[j, item] over the user's items j (`history_pair_scores`); many pairs per user: score whole rows."""
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         if len(users) * 20 > len(np.unique(users)) * self.n_items:
             return super().score_pairs(users, items)
-        w = self._weights.numpy()
-        out = np.empty(len(users), dtype=np.float32)
-        for start in range(0, len(users), 50_000):
-            rows = _user_rows(self, users[start:start + 50_000])  # one sparse row per pair
-            rep = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
-            contrib = w[rows.indices, items[start:start + 50_000][rep]]
-            out[start:start + 50_000] = np.bincount(rep, weights=contrib, minlength=rows.shape[0])
-        return out
+        return history_pair_scores(self.seen, users, items, self._weights)
 
     def _state(self):
         return {"weights": self._weights}

@@ -255,8 +255,7 @@ class CollabNN(NeuralRecommender):
         factor = super().score_pairs(users, items, batch_size)
         if self.item_item is None:
             return factor
-        rows = self.seen[np.asarray(users, dtype=np.int64)]
-        return float(self.config["item_item_weight"]) * factor + self.item_item.pair_scores(rows, items)
+        return float(self.config["item_item_weight"]) * factor + self.item_item.pair_scores(self.seen, users, items)
 
     def _state(self) -> dict:
         state = super()._state()

@@ -46,6 +46,27 @@ def ease_weights(seen: sp.csr_matrix, lambda_: float, items: np.ndarray | None =
     return weights
 
 
+def history_pair_scores(seen: sp.csr_matrix, users, items, weights: torch.Tensor, positions: np.ndarray | None = None,
+                        chunk: int = 50_000) -> np.ndarray:
+    """Per (user, item) pair, the sum of W[j, item] over the user's training items j (`seen` rows): the
+    item-item score without scoring whole rows, in chunks of pairs so memory follows the chunk.
+    `positions`: item index -> row/column of `weights`, -1 for items it does not cover (they add 0)."""
+    users = np.asarray(users, dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64)
+    w = weights.numpy()
+    out = np.empty(len(users), dtype=np.float32)
+    for start in range(0, len(users), chunk):
+        rows = seen[users[start:start + chunk]]
+        rep = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+        src, dst = rows.indices.astype(np.int64), items[start:start + chunk][rep]
+        if positions is not None:
+            src, dst = positions[src], positions[dst]
+            covered = (src >= 0) & (dst >= 0)
+            rep, src, dst = rep[covered], src[covered], dst[covered]
+        out[start:start + chunk] = np.bincount(rep, weights=w[src, dst], minlength=rows.shape[0])
+    return out
+
+
 class ItemItemBranch:
     """A frozen EASE term over the `max_items` most popular items, on the logit scale of a softmax over the
     catalogue: score(u, i) = scale * x_u . B[:, i] for kept items i, 0 for the others.
@@ -90,16 +111,9 @@ class ItemItemBranch:
         out[:, torch.from_numpy(self.items)] = torch.from_numpy(np.asarray(x @ self.weights.numpy(), dtype=np.float32))
         return out * self.scale
 
-    def pair_scores(self, rows: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        """Scores of pairs (one training row per pair in `rows`, the pair's item in `items`), scaled."""
-        pos = self._position[np.asarray(items, dtype=np.int64)]
-        x = rows[:, self.items].tocsr()
-        rep = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
-        keep = pos[rep] >= 0
-        contrib = np.zeros(len(rep), dtype=np.float64)
-        contrib[keep] = self.weights.numpy()[x.indices[keep], pos[rep][keep]]
-        out = np.bincount(rep, weights=contrib, minlength=x.shape[0]).astype(np.float32)
-        return out * np.float32(self.scale)
+    def pair_scores(self, seen: sp.csr_matrix, users, items) -> np.ndarray:
+        """Scores of (user, item) index pairs, the users' training rows in `seen` (scaled)."""
+        return history_pair_scores(seen, users, items, self.weights, self._position) * np.float32(self.scale)
 
     def state(self) -> dict:
         return {"items": torch.from_numpy(self.items), "weights": self.weights,

@@ -157,9 +157,7 @@ def tune(train: pd.DataFrame, model: str = "collabnn", task: str = "implicit", b
             value, best_epoch = selection.get("model_value", selection["best_value"]), selection["best_epoch"]
         else:
             candidate = MODEL_CLASSES[model](**{**fixed, **params}).fit(fit_part)
-            known = candidate.user_index(held["user_id"].to_numpy()), candidate.item_index(held["item_id"].to_numpy())
-            keep = (known[0] >= 0) & (known[1] >= 0)
-            value, best_epoch = ValidationNDCG(candidate, known[0][keep], known[1][keep], seed=seed).value, None
+            value, best_epoch = ValidationNDCG.of_frame(candidate, held, seed=seed).value, None
         trial.set_user_attr("best_epoch", best_epoch)
         trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
         if not np.isfinite(value):

@@ -52,6 +52,14 @@ class ValidationNDCG(Metric):
         self.held = interaction_matrix(users, items, model.n_users, model.n_items)
         self._value = np.nan
 
+    @classmethod
+    def of_frame(cls, model, frame, **kwargs) -> ValidationNDCG:
+        """The metric on the rows of a (user_id, item_id) frame whose user and item the model knows."""
+        users = model.user_index(frame["user_id"].to_numpy())
+        items = model.item_index(frame["item_id"].to_numpy())
+        keep = (users >= 0) & (items >= 0)
+        return cls(model, users[keep], items[keep], **kwargs)
+
     @property
     def name(self) -> str:
         return f"ndcg_at_{self.k}"

@@ -47,7 +47,7 @@ def test_branch_over_all_items_is_ease_scaled_and_pairs_agree_with_rows():
     users = np.repeat(np.arange(seen.shape[0]), 4)
     items = np.random.default_rng(1).integers(0, seen.shape[1], len(users))
     full = branch.user_scores(seen).numpy()
-    np.testing.assert_allclose(branch.pair_scores(seen[users], items), full[users, items], atol=1e-5)
+    np.testing.assert_allclose(branch.pair_scores(seen, users, items), full[users, items], atol=1e-5)
 
 
 def test_branch_keeps_the_most_popular_items_and_scores_the_others_zero():
