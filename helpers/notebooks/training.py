@@ -85,10 +85,9 @@ def selection_table(model) -> pd.DataFrame:
     sel = model.metadata.get("selection")
     if not sel:
         return pd.DataFrame()
-    table = pd.DataFrame(sel.get("losses") or {})
-    table[f"validation_{sel['monitor']}"] = sel["curve"][:len(table)] if len(table) else sel["curve"]
-    table["chosen"] = table["epoch"] == sel["best_epoch"] if "epoch" in table else False
-    return table
+    table = pd.DataFrame(sel.get("losses") or {"epoch": range(1, len(sel["curve"]) + 1), sel["monitor"]: sel["curve"]})
+    table = table.rename(columns={sel["monitor"]: f"validation_{sel['monitor']}"})  # the curve is this column
+    return table.assign(chosen=table["epoch"] == sel["best_epoch"])
 
 
 def evaluation_summary(model, train: pd.DataFrame, evaluation: pd.DataFrame, k: int = 10,
