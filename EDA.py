@@ -11,16 +11,18 @@
 # %% [markdown]
 # # Exploratory data analysis
 #
-# Who interacts with what, and how they rate it: interactions by **gender**, the most popular **categories**, ratings by **gender x category**, ratings over the **years**, and the profile every recommender paper reports (size, **sparsity**, **long tail**). All logic lives in `helpers/data/eda.py` and `helpers/plots/eda.py`; this notebook only calls them. Each figure is also saved as PNG under `OUTPUT_DIR/figures/`, and the key numbers go to `OUTPUT_DIR/metrics.json` under `eda`.
+# Who interacts with what, and how they rate it: interactions by **gender**, the most popular **categories**, ratings by **gender x category**, the **marketing-bias** tests where the data has product-image segments (Electronics), ratings over the **years**, and the profile every recommender paper reports (size, **sparsity**, **long tail**). All logic lives in `helpers/data/eda.py`, `helpers/data/market_bias.py` and their figures in `helpers/plots/`; this notebook only calls them. Each figure is also saved as PNG under `OUTPUT_DIR/figures/`, and the key numbers go to `OUTPUT_DIR/metrics.json` under `eda`.
 
 # %%
 from pathlib import Path
 
+import pandas as pd
 from IPython.display import display
 
-from helpers.data import eda, load, sample_users
+from helpers.data import eda, load, market_bias, sample_users
 from helpers.notebooks import record_metrics
 from helpers.plots import eda as plots
+from helpers.plots import market_bias as bias_plots
 from helpers.plots import save_figure
 
 # %matplotlib inline
@@ -83,7 +85,40 @@ gaps = eda.gender_category_gaps(df, n_categories=10)
 gaps.round(3)
 
 # %% [markdown]
-# ## 4. Ratings over the years
+# ## 4. Marketing bias: product-image segment x user gender
+#
+# The question of Wan et al. ("Addressing Marketing Bias in Product Recommendations", WSDM 2020): each Electronics product is placed in a segment by the people in its images (`model_attr`: Female, Male, Female&Male); do women and men buy different segments? The first table counts interactions per segment (rows) and known user gender (columns); most Electronics users give no gender and are left out. `share_of_segment` is each gender's part of a segment (rows sum to 1), `share_of_gender` the segment's part of each gender's interactions (columns sum to 1). The bars show the latter, so genders of different sizes compare: where the female bar is taller than the male one, women put more of their purchases into that segment. The second table holds the adjusted standardized residuals of the chi-square test: about N(0, 1) under independence, so a cell above +1.96 is bought more than independence predicts and one below -1.96 less. A dataset without product segments (ml-100k) prints one line and skips this section.
+
+# %%
+has_segments = market_bias.has_market_segments(df)
+market_record = {}
+if has_segments:
+    segment_counts = market_bias.segment_gender_counts(df)
+    segment_test = market_bias.segment_gender_test(segment_counts)
+    display(segment_counts.round(3))
+    display(pd.DataFrame(segment_test["residuals"]).round(2))
+    figures["segment_by_gender"] = bias_plots.segment_gender_figure(segment_counts, DATASET)
+else:
+    print(f"{DATASET} has no product segments (needs model_attr and known user_gender): marketing-bias section skipped")
+
+# %% [markdown]
+# Do women and men also *rate* the segments differently? The table gives the mean rating per segment x gender with its 95% interval and count; the figure draws the same points with their intervals (its y axis spans the data, not the whole 1-5 scale, so gaps of a tenth of a star show). The two-way ANOVA (type II) under it tests segment, gender and their interaction: a significant interaction means the gender gap in ratings changes from one segment to another. The sentence at the end states, from the numbers above, what the chi-square test and the ANOVA find.
+
+# %%
+if has_segments:
+    rating_means = market_bias.mean_rating_table(df)
+    anova = market_bias.rating_anova(df)
+    display(rating_means.round(3))
+    display(anova.round(4))
+    figures["mean_rating_by_segment_gender"] = bias_plots.mean_rating_figure(rating_means, DATASET)
+    print(market_bias.market_bias_sentence(segment_test, anova))
+    market_record = {"counts": segment_counts["interactions"].to_dict(), "chi2_test": segment_test,
+                     "mean_rating": rating_means.to_dict(orient="records"), "anova": anova.to_dict(orient="index"),
+                     "anova_interaction": anova.attrs["interaction"],
+                     "left_out_unknown_gender": anova.attrs["left_out_unknown_gender"]}
+
+# %% [markdown]
+# ## 5. Ratings over the years
 #
 # Ratings by the item's year (release year for movies, review year for Electronics); sparse years are grouped into periods so each box rests on enough ratings, and the number above each box says how many. On ml-100k old films are rated higher than recent ones: viewers seek out the classics that survived, while recent releases are watched whatever their quality.
 
@@ -112,7 +147,7 @@ figures["long_tail"] = plots.long_tail_figure(eda.activity_counts(df), DATASET)
 # %% [markdown]
 # ## Record
 #
-# Every figure is saved as PNG and the key numbers are recorded under `eda` in `metrics.json`, where tests and the README read them by name.
+# Every figure is saved as PNG and the key numbers are recorded under `eda` in `metrics.json` (with a `market_bias` part when the dataset has product segments), where tests and the README read them by name.
 
 # %%
 saved = {name: str(save_figure(fig, name, OUTPUT_DIR)) for name, fig in figures.items()}
@@ -122,5 +157,6 @@ record_metrics("eda", {
     "top_categories": categories.set_index("item_category")["interactions"].to_dict(),
     "gender_category_gaps": gaps.set_index("item_category")["gap_female_minus_male"].to_dict(),
     "figures": saved,
+    **({"market_bias": market_record} if market_record else {}),
 }, path=Path(OUTPUT_DIR) / "metrics.json")
 saved

@@ -64,3 +64,12 @@ SIZES ?= 0.1,0.3,1.0
 .PHONY: benchmark-scale
 benchmark-scale: setup
 	$(PY) benchmarks/scale.py --sizes $(SIZES) $(SCALE_ARGS)
+
+# A synthetic stand-in for the marketing-bias data/raw/df_electronics.csv (offline; same columns, planted
+# gender x segment effects: helpers/data/synthetic.py). `make electronics-standin SCALE=1.0`; load("electronics")
+# then reads it as if downloaded. Refuses to overwrite the real downloaded file.
+SCALE ?= 1.0
+SEED ?= 0
+.PHONY: electronics-standin
+electronics-standin: setup
+	$(PY) -m helpers.data.synthetic --out data/raw/df_electronics.csv --scale $(SCALE) --seed $(SEED)

@@ -35,7 +35,7 @@ pd.set_option("display.max_colwidth", 60)
 
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k (offline default) | electronics (downloaded on first use) | csv:PATH with item_category
-SPLIT = "random"  # random | leave_one_out | temporal; used only when DATA_DIR has no train.csv/evaluation.csv
+SPLIT = "auto"  # auto | random | global | leave_one_out | temporal; used only when DATA_DIR has no train.csv/evaluation.csv
 BASE_MODEL = "collabnn"  # collabnn | collabnn_mlp | mf | neumf | ease | itemknn | popular; MODEL_DIR/<name>.pth, else trained here
 RETRIEVER = "ease"  # ease | itemknn | popular | mf: the cheap first stage of the two-stage comparison
 N_CANDIDATES = 100  # candidates per user (the base model's top N) that the re-rankers re-order

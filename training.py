@@ -33,7 +33,7 @@ from helpers.plots.training import plot_selection, plot_trials
 
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k (offline) | electronics (downloaded on first use) | csv:PATH
-SPLIT = "random"  # random (80:20 per user) | leave_one_out (latest per user) | temporal (latest 20%); validation is carved from train the same way
+SPLIT = "auto"  # auto (global if most users have one interaction, else random) | random (80:20 per user) | global (80:20 of all interactions) | leave_one_out (latest per user) | temporal (latest 20%); validation is carved from train the same way
 MODEL = "collabnn"  # collabnn (factor + item-item branch) | collabnn_factor | collabnn_mlp (the seeds concat-MLP, bce) | mf | neumf
 TASK = "implicit"  # implicit (interacted or not) | rating (predict the stars)
 EPOCHS = None  # the most epochs early stopping may run, a positive int; None: the model's default; smoke tests: 2

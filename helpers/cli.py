@@ -132,7 +132,7 @@ def parser() -> argparse.ArgumentParser:
                    help="implicit task; default: the model's (collabnn: auto = multinomial over the catalogue when "
                         "users x items is small enough, else bce with 4 sampled negatives)")
     t.add_argument("--progress", action="store_true", help="show fastai's progress bars")
-    t.add_argument("--validation", default="random", choices=["random", "leave_one_out", "temporal"],
+    t.add_argument("--validation", default="random", choices=["auto", "random", "global", "leave_one_out", "temporal"],
                    help="how the validation part is carved out of TRAIN.csv for early stopping (default random per user)")
     t.add_argument("--patience", type=int, default=None, help="epochs without a better validation figure before stopping")
     t.add_argument("--no-early-stopping", action="store_true", help="train exactly --epochs, no validation")
@@ -144,7 +144,7 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--trials", type=int, default=None, help="stop after this many trials (default: the budget decides)")
     u.add_argument("--model", default=None, choices=sorted({m for m, _ in SEARCH_SPACES}), help="default collabnn")
     u.add_argument("--task", default="implicit", choices=["implicit", "rating"])
-    u.add_argument("--validation", default="random", choices=["random", "leave_one_out", "temporal"])
+    u.add_argument("--validation", default="random", choices=["auto", "random", "global", "leave_one_out", "temporal"])
     u.add_argument("--seed", type=int, default=0)
     u.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     u.set_defaults(func=cmd_tune)

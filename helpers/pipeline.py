@@ -54,7 +54,8 @@ def write_pipeline_split(dataset: str, split: str, seed: int, sample: int, data_
     df = sample_users(load(dataset), sample, seed=seed)
     train, evaluation = make_split(df, split=split, seed=seed)
     write_split(train, evaluation, data_dir)
-    summary = {"dataset": dataset, "split": split, "seed": seed, "sample": sample, **split_summary(train, evaluation)}
+    summary = {"dataset": dataset, "split": evaluation.attrs["split"], "split_asked": split, "seed": seed,
+               "sample": sample, **split_summary(train, evaluation)}
     record_metrics("split", summary, path=Path(output_dir) / "metrics.json")
     return summary
 
@@ -74,7 +75,7 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def run_pipeline(dataset: str = "ml-100k", split: str = "random", seed: int = 0, sample: int = 0,
+def run_pipeline(dataset: str = "ml-100k", split: str = "auto", seed: int = 0, sample: int = 0,
                  output_dir="reports", data_dir="data", model_dir="model", notebooks=None,
                  parameters: dict | None = None, log=print) -> list[dict]:
     """Run the notebooks in order; returns one dict per notebook (name, status, seconds, outputs)."""
@@ -95,7 +96,10 @@ def run_pipeline(dataset: str = "ml-100k", split: str = "random", seed: int = 0,
                          f"known: {sorted(set().union(*declared.values()))}")
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = write_pipeline_split(dataset, split, seed, sample, data_dir, output_dir)
-    log(f"split: {summary['train_rows']:,} train / {summary['evaluation_rows']:,} evaluation rows "
+    common["SPLIT"] = summary["split"]  # "auto" resolved on the data: every notebook reads the split it was made by
+    log(f"split ({summary['split']}): {summary['train_rows']:,} train / {summary['evaluation_rows']:,} evaluation rows "
+        f"({summary['evaluation_share']:.1%}; {summary['evaluation_users_cold']:,} of {summary['evaluation_users']:,} "
+        f"evaluation users and {summary['evaluation_items_cold']:,} items unknown to training) "
         f"-> {data_dir}/train.csv, evaluation.csv")
     results = []
     for path in paths:
@@ -118,7 +122,7 @@ def run_pipeline(dataset: str = "ml-100k", split: str = "random", seed: int = 0,
         log(f"done {path.name} in {seconds}s -> {out.name}, {html.name}")
         results.append({"notebook": path.name, "status": "ok", "seconds": seconds, "output": str(out),
                         "html": str(html)})
-    record_metrics("pipeline", {"dataset": dataset, "split": split, "seed": seed, "sample": sample,
+    record_metrics("pipeline", {"dataset": dataset, "split": common["SPLIT"], "seed": seed, "sample": sample,
                                 "notebooks": results}, path=output_dir / "metrics.json")
     return results
 
@@ -126,7 +130,9 @@ def run_pipeline(dataset: str = "ml-100k", split: str = "random", seed: int = 0,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.pipeline", description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="ml-100k", help="ml-100k (default, offline) | electronics | csv:PATH")
-    ap.add_argument("--split", default="random", choices=SPLITS)
+    ap.add_argument("--split", default="auto", choices=SPLITS,
+                    help="auto (default: global when most users have one interaction, else random) | random (80:20 "
+                         "per user) | global (80:20 of all interactions) | leave_one_out | temporal")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample", type=int, default=0, help="interactions to keep (whole users); 0 = all")
     ap.add_argument("--output-dir", default=str(ROOT / "reports"))

@@ -49,16 +49,20 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def sampled_candidates(train: pd.DataFrame, evaluation: pd.DataFrame, n_negatives: int = 99,
-                       seed: int = 0) -> pd.DataFrame:
+                       seed: int = 0, cold_users: bool = True) -> pd.DataFrame:
     """Candidate sets: one row per evaluation interaction, columns user_id, item_id (the positive),
     negatives (array of `n_negatives` item ids the user never interacted with, drawn uniformly
-    from the training items without replacement, seeded). Rows whose user or item is not in train are
-    dropped (the count is in `attrs["dropped_unknown"]`).
+    from the training items without replacement, seeded). Rows whose item is not in train are dropped, and
+    so are rows whose user is not in train unless `cold_users` (the default: a cold user's item is ranked
+    against negatives they never touched, like anyone's); the count is in `attrs["dropped_unknown"]`.
     """
     items = np.unique(train["item_id"].astype(str).to_numpy())
-    users = np.unique(train["user_id"].astype(str).to_numpy())
+    train_users = np.unique(train["user_id"].astype(str).to_numpy())
     ev = evaluation[["user_id", "item_id"]].astype(str)
-    known = (encode_ids(ev["user_id"], users) >= 0) & (encode_ids(ev["item_id"], items) >= 0)
+    known = encode_ids(ev["item_id"], items) >= 0
+    if not cold_users:
+        known &= encode_ids(ev["user_id"], train_users) >= 0
+    users = np.unique(np.concatenate([train_users, ev["user_id"].to_numpy()[known]]))
     ev = ev[known].reset_index(drop=True)
     n_items = len(items)
     if n_negatives > n_items - 1:

@@ -20,6 +20,13 @@ vectorised (no per-row Python) and seeded:
 `scale` multiplies the number of ratings and users (the growth benchmark uses 0.1, 0.3, 1.0);
 the catalogue keeps `n_items` items unless given. Columns: user_id, item_id (zero-padded str, so
 string order is numeric order), rating (float32), timestamp (int64), item_category (str).
+
+The file itself: `helpers.data.electronics_file.electronics_file_like` gives these interactions in exactly
+the columns of df_electronics.csv, with side information and planted gender x segment effects, and
+
+    python -m helpers.data.synthetic --out data/raw/df_electronics.csv --scale 1.0 --seed 0
+
+(the command line of helpers.data.electronics_file) writes a stand-in that `load("electronics")` reads.
 """
 from __future__ import annotations
 
@@ -69,9 +76,11 @@ def _interactions_per_user(rng, n_users: int, n_ratings: int, max_count: int) ->
     return counts
 
 
-def _draw_items(rng, favourite: np.ndarray, cat_of_rank: np.ndarray, p_rank: np.ndarray, n_categories: int,
-                affinity: float) -> np.ndarray:
-    """Item popularity ranks, one per row of `favourite` (the row's user's favourite category)."""
+def draw_items(rng, favourite: np.ndarray, cat_of_rank: np.ndarray, p_rank: np.ndarray, n_categories: int,
+               affinity: float) -> np.ndarray:
+    """Indices into p_rank (item popularity ranks), one per row of `favourite` (the row's group, e.g. its user's
+    favourite category): with probability `affinity` drawn by p_rank within that group of `cat_of_rank` (the group
+    must have an entry), else by p_rank overall."""
     n = len(favourite)
     ranks = np.searchsorted(np.cumsum(p_rank), rng.random(n) * p_rank.sum(), side="right")
     in_cat = rng.random(n) < affinity
@@ -106,6 +115,22 @@ def electronics_like(scale: float = 1.0, n_ratings: int | None = None, n_users: 
     affinity: share of interactions drawn from the user's favourite category, in [0, 1].
     Deterministic for a seed.
     """
+    users, items, category, rng = interaction_codes(scale, n_ratings, n_users, n_items, item_alpha, max_user_items,
+                                                    n_categories, affinity, seed)
+    n_users, n_items, n_ratings = int(users.max()) + 1, len(category), len(users)
+    return pd.DataFrame({
+        "user_id": _id_strings("u", n_users)[users],
+        "item_id": _id_strings("i", n_items)[items],
+        "rating": (1 + rng.choice(5, size=n_ratings, p=RATING_SHARES)).astype(np.float32),
+        "timestamp": rng.integers(915_148_800, 1_546_300_800, size=n_ratings),  # 1999-01-01 .. 2018-12-31
+        "item_category": np.char.add("c", category[items].astype(str)).astype(object),
+    })
+
+
+def interaction_codes(scale, n_ratings, n_users, n_items, item_alpha, max_user_items, n_categories, affinity,
+                      seed) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.random.Generator]:
+    """(user code per row, item code per row, category code per item, the generator after the draws):
+    electronics_like's interactions as integers (users 0..n_users-1 all used, items 0..n_items-1 all used)."""
     n_ratings = int(n_ratings if n_ratings is not None else round(ELECTRONICS_SHAPE["n_ratings"] * scale))
     n_users = int(n_users if n_users is not None else round(ELECTRONICS_SHAPE["n_users"] * scale))
     n_items = int(n_items if n_items is not None else ELECTRONICS_SHAPE["n_items"])
@@ -126,7 +151,7 @@ def electronics_like(scale: float = 1.0, n_ratings: int | None = None, n_users: 
     p_rank = item_probabilities(n_items, item_alpha)
     cat_of_rank = rng.integers(0, n_categories, size=n_items)
     cat_of_rank[:n_categories] = np.arange(n_categories)[: min(n_categories, n_items)]  # no empty category
-    ranks = _draw_items(rng, favourite[users], cat_of_rank, p_rank, n_categories, affinity)
+    ranks = draw_items(rng, favourite[users], cat_of_rank, p_rank, n_categories, affinity)
 
     # every item at least once: unseen ranks replace rows of the items drawn most often
     unseen = np.flatnonzero(np.bincount(ranks, minlength=n_items) == 0)
@@ -144,7 +169,7 @@ def electronics_like(scale: float = 1.0, n_ratings: int | None = None, n_users: 
         if not dup.any():
             break
         rows = np.flatnonzero(dup)
-        ranks[rows] = _draw_items(rng, favourite[users[rows]], cat_of_rank, p_rank, n_categories, affinity)
+        ranks[rows] = draw_items(rng, favourite[users[rows]], cat_of_rank, p_rank, n_categories, affinity)
     else:
         raise ValueError("could not remove repeated (user, item) pairs; raise n_items or lower max_user_items")
 
@@ -154,13 +179,7 @@ def electronics_like(scale: float = 1.0, n_ratings: int | None = None, n_users: 
     category[item_of_rank] = cat_of_rank
     shuffle = rng.permutation(n_ratings)
     users, items = users[shuffle], items[shuffle]
-    return pd.DataFrame({
-        "user_id": _id_strings("u", n_users)[users],
-        "item_id": _id_strings("i", n_items)[items],
-        "rating": (1 + rng.choice(5, size=n_ratings, p=RATING_SHARES)).astype(np.float32),
-        "timestamp": rng.integers(915_148_800, 1_546_300_800, size=n_ratings),  # 1999-01-01 .. 2018-12-31
-        "item_category": np.char.add("c", category[items].astype(str)).astype(object),
-    })
+    return users, items, category, rng
 
 
 def shape_summary(df: pd.DataFrame) -> dict:
@@ -179,3 +198,9 @@ def shape_summary(df: pd.DataFrame) -> dict:
             "max_user_interactions": int(per_user.max()), "top1pct_item_share": float(
                 per_item[: max(1, len(per_item) // 100)].sum() / len(df)), "item_slope": slope}
 
+
+if __name__ == "__main__":  # `python -m helpers.data.synthetic`: the df_electronics.csv stand-in's command line
+    import sys
+
+    from helpers.data.electronics_file import main
+    sys.exit(main())

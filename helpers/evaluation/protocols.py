@@ -7,9 +7,13 @@
   (`full_ranking`, batched `score_users` + `torch.topk`). The figure is a mean over users.
 - Rating: RMSE / MAE of rating models on the evaluation ratings (`rating_errors`).
 
-Ties always count against the relevant item (pessimistic). Evaluation data unknown to the training
-set or the model counts as a miss by default (`unknown="miss"`); `unknown="drop"` leaves it out, as
-the NCF code does; the count is reported either way.
+Ties always count against the relevant item (pessimistic). Users unknown to the model (cold users: on a
+global split of data where most users rate once, most evaluation users) are scored by the model's cold-start
+path, `Recommender.score_new_users`: the popularity list `recommend` serves them, or, for a model with side
+features, scores from the user's features read from the evaluation rows (user metadata, not interactions).
+Items unknown to the model count as a miss by default (`unknown="miss"`); `unknown="drop"` leaves out every
+row of an unknown user or item, as the NCF code does; the count is reported either way. Cold items have
+their own protocol (`cold_item_ranking`): the held-out item ranked among all the evaluation's cold items.
 """
 from __future__ import annotations
 
@@ -67,13 +71,29 @@ class Ranking:
         return float(self.metric(name, k).mean())
 
 
-def unknown_evaluation_rows(train: pd.DataFrame, evaluation: pd.DataFrame) -> pd.DataFrame:
-    """Evaluation rows whose user or item is not in `train` (what `sampled_candidates` drops)."""
-    users = np.unique(train["user_id"].astype(str).to_numpy())
+def unknown_evaluation_rows(train: pd.DataFrame, evaluation: pd.DataFrame, cold_users: bool = True) -> pd.DataFrame:
+    """Evaluation rows that `sampled_candidates` drops: those whose item is not in `train` (and, unless
+    `cold_users`, those whose user is not)."""
     items = np.unique(train["item_id"].astype(str).to_numpy())
     ev = evaluation[["user_id", "item_id"]].astype(str)
-    known = (encode_ids(ev["user_id"], users) >= 0) & (encode_ids(ev["item_id"], items) >= 0)
+    known = encode_ids(ev["item_id"], items) >= 0
+    if not cold_users:
+        known &= encode_ids(ev["user_id"], np.unique(train["user_id"].astype(str).to_numpy())) >= 0
     return ev[~known].reset_index(drop=True)
+
+
+def user_side(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """One row per evaluation user (index user_id) with the side columns the rows carry (user_gender, ...):
+    what `Recommender.score_new_users` reads for cold users."""
+    cols = [c for c in evaluation.columns if c.startswith("user_") and c != "user_id"]
+    side = evaluation[["user_id", *cols]].astype({"user_id": str})
+    return side.drop_duplicates("user_id").set_index("user_id")
+
+
+def new_user_scores(model: Recommender, users: np.ndarray, side: pd.DataFrame) -> torch.Tensor:
+    """`model.score_new_users` for raw ids `users` (distinct, not in the model), in that order."""
+    frame = side.reindex(users).rename_axis("user_id").reset_index()
+    return model.score_new_users(frame).float()
 
 
 def candidate_item_codes(candidates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +108,8 @@ def candidate_item_codes(candidates: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
 
 
 def sampled_ranking(model: Recommender, candidates: pd.DataFrame, unknown_rows: pd.DataFrame | None = None,
-                    unknown: str = "miss", item_codes: tuple | None = None) -> Ranking:
+                    unknown: str = "miss", item_codes: tuple | None = None,
+                    side: pd.DataFrame | None = None) -> Ranking:
     """Sampled protocol for one model on shared `candidates` (from `sampled_candidates`).
 
     Ties count against the positive (rank = negatives scoring >= the positive). unknown="miss": evaluation rows whose user or
@@ -97,17 +118,31 @@ def sampled_ranking(model: Recommender, candidates: pd.DataFrame, unknown_rows: 
     negatives unknown to this model are scored -inf (never above the positive). unknown="drop": those
     rows are left out (the NCF convention); the count is in `n_unknown` either way.
     item_codes: `candidate_item_codes(candidates)`, computed once when several models share them.
+    side: `user_side(evaluation)`; with it, rows of users unknown to the model are scored by its cold-start
+    path (`score_new_users`) under unknown="miss"; without it they are misses.
     """
     if unknown not in UNKNOWN:
         raise ValueError(f"unknown must be one of {UNKNOWN}, got {unknown!r}")
     vocabulary, codes = candidate_item_codes(candidates) if item_codes is None else item_codes
     u = model.user_index(candidates["user_id"].to_numpy())
     items = model.item_index(vocabulary)[codes] if len(vocabulary) else codes
-    ok_row = (u >= 0) & (items[:, 0] >= 0)
+    cold_row = (u < 0) & (items[:, 0] >= 0) & (unknown == "miss") & (side is not None)
+    ok_row = ((u >= 0) & (items[:, 0] >= 0)) | cold_row
     scores = np.full(items.shape, -np.inf, dtype=np.float32)
     ok = ok_row[:, None] & (items >= 0)
-    rows, cols = np.nonzero(ok)
+    rows, cols = np.nonzero(ok & (u >= 0)[:, None])
     scores[rows, cols] = model.score_pairs(u[rows], items[rows, cols])
+    if cold_row.any():  # cold users: the model's cold-start scores, gathered at the candidates
+        cand_users = candidates["user_id"].astype(str).to_numpy()
+        cold_users, cold_of_row = np.unique(cand_users[cold_row], return_inverse=True)
+        cold_rows = np.flatnonzero(cold_row)
+        for start in range(0, len(cold_users), 1024):
+            block = np.flatnonzero((cold_of_row >= start) & (cold_of_row < start + 1024))
+            table = new_user_scores(model, cold_users[start:start + 1024], side).numpy()
+            r = cold_rows[block]
+            cand = items[r]
+            got = np.take_along_axis(table[cold_of_row[block] - start], np.maximum(cand, 0), axis=1)
+            scores[r] = np.where(cand >= 0, got, -np.inf)
     if not np.isfinite(scores[ok]).all():
         raise ValueError(f"model '{model.name}' returned NaN/inf scores in the sampled protocol")
     ranks = np.where(ok_row, (scores[:, 1:] >= scores[:, :1]).sum(axis=1), np.inf)
@@ -150,28 +185,37 @@ def full_ranking(model: Recommender, evaluation: pd.DataFrame, train: pd.DataFra
         n_total = np.bincount(user_row[known_pair], minlength=len(eval_users))
     model_u = model.user_index(eval_users)
     rankable = (model_u >= 0) & (n_total > 0)
+    cold = (model_u < 0) & (n_total > 0) & (unknown == "miss")
     if unknown == "drop":
         keep = rankable
     else:
         keep = n_total > 0
-    relevant = sp.csr_matrix((np.ones(int(known_pair.sum()), dtype=bool),
-                              (user_row[known_pair], i_all[known_pair])), shape=(len(eval_users), model.n_items))
+    known_item = (i_all >= 0) if unknown == "miss" else known_pair  # cold users' known items are relevant too
+    relevant = sp.csr_matrix((np.ones(int(known_item.sum()), dtype=bool),
+                              (user_row[known_item], i_all[known_item])), shape=(len(eval_users), model.n_items))
     excl = model.exclusion_matrix(train if train is not None else "train")
     k = int(min(k, model.n_items))
-    rows_rankable = np.flatnonzero(rankable)
+    side = user_side(evaluation) if cold.any() else None
+    rows_rankable = np.concatenate([np.flatnonzero(rankable), np.flatnonzero(cold)])
+    n_warm = int(rankable.sum())
     chunks, top_lists = [], []
-    for start in range(0, len(rows_rankable), batch_size):
-        rows = rows_rankable[start:start + batch_size]
-        users = model_u[rows]
-        scores = model.score_users(users).float()
+    for start in list(range(0, n_warm, batch_size)) + list(range(n_warm, len(rows_rankable), batch_size)):
+        rows = rows_rankable[start:min(start + batch_size, n_warm if start < n_warm else len(rows_rankable))]
         rel = torch.from_numpy(relevant[rows].toarray())
-        exc = torch.from_numpy(excl[users].toarray().astype(bool)) & ~rel
+        if start < n_warm:
+            users = model_u[rows]
+            scores = model.score_users(users).float()
+            exc = torch.from_numpy(excl[users].toarray().astype(bool)) & ~rel
+        else:  # cold users: the model's cold-start scores, nothing of theirs seen in training
+            scores = new_user_scores(model, eval_users[rows], side)
+            exc = torch.zeros_like(rel)
         if rel.any() and not torch.isfinite(scores[rel]).all():
             raise ValueError(f"model '{model.name}' returned NaN/inf scores in the full-ranking protocol")
         others = scores.masked_fill(rel | exc, -torch.inf)
         chunks.append(positions_from_scores(others, scores.masked_fill(~rel, -torch.inf), rel.sum(1)))
         top_lists.append(torch.topk(scores.masked_fill(exc, -torch.inf), k, dim=1).indices.numpy())
     width = max([c.shape[1] for c in chunks] + [1])
+    rows_rankable = rows_rankable.astype(np.int64)
     positions = np.full((len(eval_users), width), np.inf)
     if chunks:
         positions[rows_rankable] = np.concatenate(
@@ -198,3 +242,38 @@ def rating_errors(model: Recommender, evaluation: pd.DataFrame) -> tuple[np.ndar
     actual = ev["rating"].to_numpy(dtype=np.float64)[known]
     return ev["user_id"].astype(str).to_numpy()[known], pred - actual, int((~known).sum())
 
+
+
+def cold_item_rows(train: pd.DataFrame, evaluation: pd.DataFrame) -> pd.DataFrame:
+    """Evaluation rows of warm users on items nobody interacted with in `train` (the cold-item slice)."""
+    ev = evaluation.astype({"user_id": str, "item_id": str})
+    warm_user = ev["user_id"].isin(set(train["user_id"].astype(str)))
+    cold_item = ~ev["item_id"].isin(set(train["item_id"].astype(str)))
+    return ev[warm_user & cold_item].reset_index(drop=True)
+
+
+def cold_item_ranking(model: Recommender, train: pd.DataFrame, evaluation: pd.DataFrame,
+                      batch_size: int = 1024) -> Ranking:
+    """Cold-item protocol: each evaluation interaction of a warm user with an item nobody had in training is
+    ranked among all the evaluation's cold items (one row per interaction; ties against it). The scores come
+    from `model.score_new_items` with the items' side columns (item_category, brand, model_attr, year) read
+    from the evaluation rows; a model that cannot score unseen items (None) gets no hit. A figure of models
+    that can rank the catalogue's new arrivals, beside the floor of their category's popularity."""
+    rows = cold_item_rows(train, evaluation)
+    if len(rows) == 0:
+        return Ranking(np.array([], dtype=str), np.zeros((0, 1)), np.zeros(0, dtype=np.int64))
+    item_cols = [c for c in ("item_category", "brand", "model_attr", "year") if c in rows.columns]
+    items = rows[["item_id", *item_cols]].drop_duplicates("item_id").reset_index(drop=True)
+    col_of = encode_ids(rows["item_id"].to_numpy(), np.sort(items["item_id"].to_numpy()))
+    items = items.sort_values("item_id", kind="stable").reset_index(drop=True)
+    users = model.user_index(rows["user_id"].to_numpy())
+    ranks = np.full(len(rows), np.inf)
+    for start in range(0, len(rows), batch_size):
+        sl = slice(start, start + batch_size)
+        scores = model.score_new_items(users[sl], items)
+        if scores is None:
+            break
+        scores = scores.float().numpy()
+        own = scores[np.arange(len(scores)), col_of[sl]]
+        ranks[sl] = (scores >= own[:, None]).sum(1) - 1
+    return Ranking(rows["user_id"].to_numpy(dtype=str), positions_from_ranks(ranks), np.ones(len(rows), dtype=np.int64))

@@ -27,6 +27,7 @@ from helpers.evaluation.protocols import (
     rating_errors,
     sampled_ranking,
     unknown_evaluation_rows,
+    user_side,
 )
 from helpers.evaluation.stats import bootstrap_ci, paired_comparison
 from helpers.metrics import (
@@ -126,6 +127,7 @@ def evaluate_models(models: dict, train: pd.DataFrame, evaluation: pd.DataFrame,
     if "sampled" in protocols and candidates is None:
         candidates = sampled_candidates(train, evaluation, n_negatives=n_negatives, seed=seed)
     unknown_rows = unknown_evaluation_rows(train, evaluation) if "sampled" in protocols else None
+    side = user_side(evaluation)
     item_codes = candidate_item_codes(candidates) if "sampled" in protocols else None
     embedding = None
     if "full" in protocols:
@@ -135,7 +137,8 @@ def evaluate_models(models: dict, train: pd.DataFrame, evaluation: pd.DataFrame,
         for protocol in protocols:
             t0 = time.perf_counter()
             if protocol == "sampled":
-                ranking = sampled_ranking(model, candidates, unknown_rows, unknown=unknown, item_codes=item_codes)
+                ranking = sampled_ranking(model, candidates, unknown_rows, unknown=unknown, item_codes=item_codes,
+                                          side=side)
                 new = _ranking_rows(name, protocol, k, ranking, SAMPLED_METRICS)
             elif protocol == "full":
                 ranking = full_ranking(model, evaluation, train, k=k, unknown=unknown)

@@ -6,7 +6,8 @@ Importing this package imports every implementation module, so each registers it
 from helpers.models import baselines, collabnn, mf, neumf  # noqa: F401  (each registers its classes)
 from helpers.models.base import FORMAT, TASKS, Recommender, check_config, load_model
 from helpers.models.baselines import BASELINES, EASE, BiasBaseline, ItemKNN, MostPopular
-from helpers.models.collabnn import CollabNN, CollabNNFactor, CollabNNMLP, CollabNNModule
+from helpers.models.collabnn import CollabNN, CollabNNFactor, CollabNNMLP
+from helpers.models.collabnn_module import CollabNNModule
 from helpers.models.layers import Bias, Embedding, History, n_parameters
 from helpers.models.mf import DotProductBias, DotProductBiasModule
 from helpers.models.neumf import NeuMF

@@ -117,6 +117,20 @@ class Recommender:
             out[rows] = scores[row_in_block, items[rows]]
         return out
 
+    # ------------------------------------------------------------------ cold start
+    def score_new_users(self, users: pd.DataFrame) -> torch.Tensor:
+        """Scores of every item for users unknown to the model -> float32 [n users, n_items], one row per distinct
+        user_id of `users` (first-occurrence order; its other columns may hold side features such as
+        user_gender). Here: log(1 + training popularity), the most-popular list `recommend` serves cold users;
+        models that embed side features score them from their features."""
+        n = len(pd.unique(users["user_id"].astype(str).to_numpy()))
+        return torch.from_numpy(np.log1p(self.item_popularity).astype(np.float32))[None].repeat(n, 1)
+
+    def score_new_items(self, users: np.ndarray, items: pd.DataFrame) -> torch.Tensor | None:
+        """Scores of items unknown to the model (one per distinct item_id of `items`, with their side features)
+        for user indices -> [len(users), n new items]; None when the model cannot score unseen items (here)."""
+        return None
+
     # ------------------------------------------------------------------ id-based API
     def user_index(self, user_ids) -> np.ndarray:
         """Indices of raw user ids; -1 for users not seen in training."""

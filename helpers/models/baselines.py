@@ -1,6 +1,11 @@
 """Baselines with the same fit / score / recommend interface as the neural models.
 
 - "popular" (`MostPopular`): every user gets the items with the most training interactions.
+- "popular_segment" (`SegmentPopular`): the most popular items within the user's segment (`segment`, default
+  user_gender: what women / men interact with), the global popularity for users of unknown segment; cold users
+  are placed by the segment column of their rows. Items nobody rated in training are scored by the popularity
+  of their category (`item_category`) within the segment: the floor a side-feature model must clear on cold
+  users and cold items.
 - "itemknn" (`ItemKNN`): item-based k-nearest neighbours, cosine similarity between the items'
   binary user columns, `k` neighbours kept per item; a user's score for item j sums the
   similarities of j to the items the user has.
@@ -16,14 +21,16 @@ Matrix factorisation is the project's DotProductBias ("mf" in `helpers.models`).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from helpers.data.interactions import encode_ids
 from helpers.models.base import Recommender
 from helpers.models.item_item import ease_weights, history_pair_scores
 from helpers.models.registry import register
 
-BASELINES = ["popular", "itemknn", "ease", "bias"]
+BASELINES = ["popular", "popular_segment", "itemknn", "ease", "bias"]
 
 
 @register
@@ -45,6 +52,96 @@ class MostPopular(Recommender):
 
     def _from_state(self, state):
         self._fit(None, None, None)
+
+
+@register
+class SegmentPopular(Recommender):
+    """Popularity within the user's segment: score(u, i) = share of segment s(u)'s training interactions on i,
+    plus `global_weight` x the global share (ties and sparse segments fall back on the global order)."""
+    name = "popular_segment"
+
+    def __init__(self, segment: str = "user_gender", global_weight: float = 0.1, **config):
+        if not 0 <= float(global_weight):
+            raise ValueError(f"global_weight must be >= 0, got {global_weight}")
+        super().__init__(segment=segment, global_weight=float(global_weight), **config)
+        self.segments = np.array([], dtype=str)
+        self.user_segment = np.zeros(0, dtype=np.int64)
+        self.item_category = np.array([], dtype=str)
+
+    def index_training_data(self, train):
+        out = super().index_training_data(train)
+        col = self.config["segment"]
+        seg = train[col].astype("string") if col in train.columns else pd.Series(pd.NA, index=train.index, dtype="string")
+        per_user = seg.groupby(train["user_id"].astype(str).to_numpy()).first().reindex(self.user_ids)
+        self.segments = np.unique(per_user.dropna().to_numpy(dtype=str))
+        self.user_segment = np.where(per_user.notna().to_numpy(), encode_ids(per_user.fillna("").to_numpy(dtype=str),
+                                                                              self.segments), -1).astype(np.int64)
+        cats = (train["item_category"].astype("string").str.split("|").str[0] if "item_category" in train.columns
+                else pd.Series(pd.NA, index=train.index, dtype="string"))
+        self.item_category = cats.groupby(train["item_id"].astype(str).to_numpy()).first().reindex(
+            self.item_ids).fillna("").to_numpy(dtype=str)
+        return out
+
+    def _fit(self, users, items, ratings):
+        n_seg = len(self.segments)
+        seg_of_row = self.user_segment[users] if users is not None else np.zeros(0, dtype=np.int64)
+        known = seg_of_row >= 0
+        counts = np.zeros((n_seg + 1, self.n_items), dtype=np.float64)
+        np.add.at(counts, (seg_of_row[known], items[known]), 1.0)
+        total = self.item_popularity.astype(np.float64)
+        shares = counts[:n_seg] / np.maximum(counts[:n_seg].sum(1, keepdims=True), 1.0)
+        global_share = total / max(total.sum(), 1.0)
+        table = np.vstack([shares + self.config["global_weight"] * global_share, global_share])  # last: unknown
+        self._table = torch.from_numpy(table.astype(np.float32))
+
+    def _rows(self, segments: np.ndarray) -> np.ndarray:
+        return np.where(segments >= 0, segments, len(self.segments))
+
+    def score_users(self, users):
+        return self._table[torch.from_numpy(self._rows(self.user_segment[np.asarray(users, dtype=np.int64)]))]
+
+    def score_pairs(self, users, items):
+        return self.score_users(np.asarray(users))[torch.arange(len(users)), torch.as_tensor(np.asarray(items))].numpy()
+
+    def _segments_of(self, frame: pd.DataFrame) -> np.ndarray:
+        col = self.config["segment"]
+        ids = pd.unique(frame["user_id"].astype(str).to_numpy())
+        if col not in frame.columns:
+            return np.full(len(ids), -1, dtype=np.int64)
+        seg = frame[col].astype("string").groupby(frame["user_id"].astype(str).to_numpy()).first().reindex(ids)
+        return np.where(seg.notna().to_numpy(), encode_ids(seg.fillna("").to_numpy(dtype=str), self.segments), -1)
+
+    def score_new_users(self, users: pd.DataFrame) -> torch.Tensor:
+        return self._table[torch.from_numpy(self._rows(self._segments_of(users)).astype(np.int64))]
+
+    def score_new_items(self, users, items: pd.DataFrame) -> torch.Tensor | None:
+        """A new item gets the mean score of the training items of its category (its first one), per segment."""
+        if "item_category" not in items.columns or not len(self.item_category):
+            return None
+        ids = pd.unique(items["item_id"].astype(str).to_numpy())
+        cats = items["item_category"].astype("string").str.split("|").str[0].groupby(
+            items["item_id"].astype(str).to_numpy()).first().reindex(ids).fillna("").to_numpy(dtype=str)
+        names, codes = np.unique(self.item_category, return_inverse=True)
+        means = np.zeros((self._table.shape[0], len(names) + 1), dtype=np.float32)
+        sums = np.zeros((self._table.shape[0], len(names)), dtype=np.float64)
+        for c in range(len(names)):
+            sums[:, c] = self._table.numpy()[:, codes == c].mean(1)
+        means[:, :-1] = sums
+        col = encode_ids(cats, names)
+        col = np.where(col >= 0, col, len(names))
+        rows = self._rows(self.user_segment[np.asarray(users, dtype=np.int64)])
+        return torch.from_numpy(means[rows][:, col])
+
+    def _state(self):
+        return {"segments": self.segments.tolist(), "user_segment": torch.from_numpy(self.user_segment),
+                "item_category": self.item_category.tolist()}
+
+    def _from_state(self, state):
+        self.segments = np.asarray(state["segments"], dtype=str)
+        self.user_segment = state["user_segment"].numpy()
+        self.item_category = np.asarray(state["item_category"], dtype=str)
+        users = np.repeat(np.arange(self.n_users), np.diff(self.seen.indptr))
+        self._fit(users, self.seen.indices.astype(np.int64), None)
 
 
 def _user_rows(model: Recommender, users) -> sp.csr_matrix:

@@ -27,151 +27,15 @@ in Python; `score_users` broadcasts the two parts over blocks of users x all ite
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
+from helpers.data.features import FeatureTable, feature_table
+from helpers.models.collabnn_module import CollabNNModule
 from helpers.models.item_item import MAX_ITEMS, ItemItemBranch
-from helpers.models.layers import Bias, Embedding, History, output_activation
-from helpers.models.layers import rescore_seen as rescore_history_items
 from helpers.models.neural import NeuralRecommender
 from helpers.models.registry import register
-
-
-class CollabNNModule(nn.Module):
-    """concat(user, item) embeddings -> MLP, optionally fused with a GMF branch and biases.
-
-    score(u, i) = out(MLP([e_u; e_i]) ++ (g_u * g_i)) + b_u + b_i   (then sigmoid_range for ratings)
-
-    `layers`: widths of the hidden layers; the first Linear on the concatenation is held as
-    `user_proj` (with its bias) + `item_proj` (bias-free): identical maths, and full ranking computes
-    each part once. `layers=[]` (with `gmf_size` > 0) leaves the MLP branch out: the GMF branch with
-    the user's history and the biases, a score that is a dot product over the catalogue, which the
-    multinomial objective needs (`catalogue_logits`).
-
-    `history_dropout`: the share of a user's history items hidden in each training pass of the
-    multinomial objective (the denoising of Mult-DAE, Liang et al. 2018); unused otherwise.
-    """
-    def __init__(self, n_users: int, n_items: int, emb_size: int = 64, layers=(128, 64), dropout: float = 0.0,
-                 batchnorm: bool = False, gmf_size: int = 64, bias: bool = True, y_range=None,
-                 init_std: float = 0.01, sparse: bool = False, history=None, history_alpha: float = 0.5,
-                 history_dropout: float = 0.0):
-        super().__init__()
-        layers = [int(w) for w in (layers or [])]
-        if not layers and not gmf_size:
-            raise ValueError("CollabNN needs hidden layers or a GMF branch (gmf_size > 0); "
-                             "set layers, e.g. [64], or gmf_size, e.g. 64")
-        self.y_range = tuple(y_range) if y_range is not None else None
-        self.has_mlp = bool(layers)
-        if self.has_mlp:  # (creation order kept: the same seed gives the same initial weights as before)
-            self._build_mlp(n_users, n_items, emb_size, layers, dropout, batchnorm, init_std, sparse)
-        self.gmf_size = int(gmf_size)
-        if self.gmf_size:
-            self.user_gmf = Embedding(n_users, self.gmf_size, init_std, sparse)
-            self.item_gmf = Embedding(n_items, self.gmf_size, init_std, sparse)
-        n_mlp = layers[-1] if layers else 0
-        self.out = nn.Linear(n_mlp + self.gmf_size, 1)
-        if self.gmf_size:  # fused: start as the plain dot product (GMF weights 1), the MLP adds what it learns
-            with torch.no_grad():
-                self.out.weight[0, :n_mlp] = 0.0
-                self.out.weight[0, n_mlp:] = 1.0
-        self.bias = bool(bias)
-        if self.bias:
-            self.user_bias = Bias(n_users, sparse)
-            self.item_bias = Bias(n_items, sparse)
-        # the user's items join the GMF user vector (or, without GMF, the MLP user embedding)
-        hist_dim = self.gmf_size or emb_size
-        self.history = (History(*history, n_items, hist_dim, init_std, sparse, alpha=history_alpha,
-                                dropout=history_dropout) if history is not None else None)
-
-    def _build_mlp(self, n_users, n_items, emb_size, layers, dropout, batchnorm, init_std, sparse) -> None:
-        self.user_emb = Embedding(n_users, emb_size, init_std, sparse)
-        self.item_emb = Embedding(n_items, emb_size, init_std, sparse)
-        self.user_proj = nn.Linear(emb_size, layers[0])
-        self.item_proj = nn.Linear(emb_size, layers[0], bias=False)
-        head = []
-        if batchnorm:
-            head.append(nn.BatchNorm1d(layers[0]))
-        head += [nn.ReLU()]
-        if dropout:
-            head.append(nn.Dropout(dropout))
-        for w_in, w_out in zip(layers[:-1], layers[1:]):
-            head.append(nn.Linear(w_in, w_out))
-            if batchnorm:
-                head.append(nn.BatchNorm1d(w_out))
-            head.append(nn.ReLU())
-            if dropout:
-                head.append(nn.Dropout(dropout))
-        self.mlp = nn.Sequential(*head)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: LongTensor [B, 2] of (user, item) indices -> [B] scores."""
-        u, i = x[:, 0], x[:, 1]
-        hist = self.history(u, i) if self.history is not None else None
-        n_mlp = self.out.in_features - self.gmf_size
-        y = self.out.bias[0].expand(len(u))
-        if self.has_mlp:
-            ue = self.user_emb(u)
-            if hist is not None and not self.gmf_size:
-                ue = ue + hist
-            h = self.mlp(self.user_proj(ue) + self.item_proj(self.item_emb(i)))
-            y = y + h @ self.out.weight[0, :n_mlp]
-        if self.gmf_size:
-            ug = self.user_gmf(u) if hist is None else self.user_gmf(u) + hist
-            y = y + (ug * self.item_gmf(i)) @ self.out.weight[0, n_mlp:]
-        if self.bias:
-            y = y + self.user_bias(u) + self.item_bias(i)
-        return output_activation(y, self.y_range)
-
-    def catalogue_logits(self, users: torch.Tensor) -> torch.Tensor:
-        """Scores (before any y_range) of every item for `users` -> [B, n_items], with gradients: what the
-        multinomial objective trains (helpers.training). In training mode the user's history is dropped
-        out with `history_dropout`; a user's own items are not left out of their history (the
-        dropout is the denoising). Needs the dot-product form: no MLP branch (`layers=[]`)."""
-        if self.has_mlp:
-            raise ValueError("the multinomial objective needs a CollabNN without the MLP branch (layers=[]): "
-                             "an MLP over every (user, item) pair of the catalogue is too costly; use loss='bce'")
-        ug = self.user_gmf(users)
-        if self.history is not None:
-            ug = ug + self.history.user_vectors(users)
-        y = (ug * self.out.weight[0]) @ self.item_gmf.weight.T + self.out.bias[0]
-        if self.bias:
-            y = y + self.user_bias(users)[:, None] + self.item_bias.weight[:, 0]
-        return y
-
-    @torch.no_grad()
-    def score_all(self, users: torch.Tensor, pair_budget: int = 1 << 24, rescore_seen: bool = True) -> torch.Tensor:
-        """Scores of every item for `users` (LongTensor [B]) -> [B, n_items]; eval mode expected.
-
-        The user and item halves of the first layer are computed once each and broadcast; users
-        are processed in blocks so that a block holds at most `pair_budget` hidden activations.
-        """
-        rescore = rescore_history_items if rescore_seen else (lambda module, ub, scores: scores)
-        if not self.has_mlp:
-            return rescore(self, users, output_activation(self.catalogue_logits(users), self.y_range))
-        hist = self.history.user_vectors(users) if self.history is not None else None
-        ue = self.user_emb(users)
-        if hist is not None and not self.gmf_size:
-            ue = ue + hist
-        items_first = self.item_proj(self.item_emb.weight)                   # [n_items, h0]
-        users_first = self.user_proj(ue)                                     # [B, h0]
-        n_items, h0 = items_first.shape
-        w_mlp = self.out.weight[0, :self.out.in_features - self.gmf_size]
-        if self.gmf_size:
-            item_gmf_w = self.item_gmf.weight * self.out.weight[0, -self.gmf_size:]   # [n_items, g]
-        item_const = self.item_bias.weight[:, 0] if self.bias else 0.0
-        block = max(1, pair_budget // max(1, n_items * h0))
-        rows = []
-        for start in range(0, len(users), block):
-            ub = users[start:start + block]
-            h = (users_first[start:start + block, None, :] + items_first[None]).reshape(-1, h0)
-            y = (self.mlp(h) @ w_mlp).reshape(len(ub), n_items) + self.out.bias[0]
-            if self.gmf_size:
-                ug = self.user_gmf(ub) if hist is None else self.user_gmf(ub) + hist[start:start + block]
-                y = y + ug @ item_gmf_w.T
-            if self.bias:
-                y = y + self.user_bias(ub)[:, None] + item_const
-            rows.append(rescore(self, ub, output_activation(y, self.y_range)))
-        return torch.cat(rows) if rows else users_first.new_zeros(0, n_items)
 
 
 @register
@@ -196,18 +60,22 @@ class CollabNN(NeuralRecommender):
     """
     name = "collabnn"
     module_keys = ("emb_size", "layers", "dropout", "batchnorm", "gmf_size", "bias", "init_std", "history",
-                   "history_alpha", "history_dropout")
-    extra_keys = ("item_item", "item_item_lambda", "item_item_weight", "item_item_max_items")
+                   "history_alpha", "history_dropout", "user_id_dropout")
+    extra_keys = ("item_item", "item_item_lambda", "item_item_weight", "item_item_max_items", "features",
+                  "min_user_interactions")
     defaults = {
         "implicit": dict(emb_size=64, layers=[], dropout=0.0, batchnorm=False, gmf_size=None, bias=True,
                          init_std=None, history=True, history_dropout=None, loss="auto", epochs=None, lr=None,
                          wd=None, batch_size=None, neg_ratio=4, seed=0, device="auto", sparse=True, progress=False,
-                         item_item=True, item_item_lambda=None, item_item_weight=0.4, item_item_max_items=MAX_ITEMS),
+                         item_item=True, item_item_lambda=None, item_item_weight=0.4, item_item_max_items=MAX_ITEMS,
+                         features=False, min_user_interactions=2, user_id_dropout=0.0),
         "rating": dict(emb_size=64, layers=[64], dropout=0.0, batchnorm=False, gmf_size=64, bias=True,
                        init_std=0.01, history=False, epochs=6, lr=5e-3, wd=1.0, batch_size=1024, neg_ratio=4, seed=0,
-                       device="auto", sparse=True, progress=False, item_item=False),
+                       device="auto", sparse=True, progress=False, item_item=False, features=False,
+                       min_user_interactions=1, user_id_dropout=0.0),
     }
     item_item: ItemItemBranch | None = None
+    side: dict | None = None   # "user" / "item" -> FeatureTable of the training data (features=True)
     loss_defaults = {
         "multinomial": dict(gmf_size=128, init_std=0.01, history_dropout=0.7, epochs=50, lr=0.01, wd=0.1,
                             batch_size=128),
@@ -220,7 +88,64 @@ class CollabNN(NeuralRecommender):
     def build_module(self) -> nn.Module:
         cfg = self.module_config()
         cfg["history"] = (self.seen.indptr, self.seen.indices) if cfg.get("history") else None
+        cfg["user_rows"] = self.user_rows()
+        side = self.side or {}
+        for kind, ids in (("user", self.user_ids), ("item", self.item_ids)):
+            table = side.get(kind)
+            cfg[f"{kind}_features"] = (*table.rows(ids), table.n_tokens) if table is not None else None
         return CollabNNModule(self.n_users, self.n_items, **cfg)
+
+    # ---------------------------------------------------------------- side features, rare and cold users
+    def user_rows(self) -> np.ndarray | None:
+        """Row of each user in the user tables: users with fewer than `min_user_interactions` training
+        interactions share row 0 (on Electronics, 92% of the users rated once: one shared vector instead of a
+        million, their history and features carry what is known of them). None when every user has a row and
+        `user_id_dropout` is 0; otherwise row 0 is also the id vector of users unknown to training."""
+        least = int(self.config.get("min_user_interactions") or 1)
+        own = np.diff(self.seen.indptr) >= least
+        if own.all() and not self.config.get("user_id_dropout"):
+            return None  # every user has a row and none is dropped: the identity, no shared row
+        return np.where(own, np.cumsum(own), 0).astype(np.int64)
+
+    def index_training_data(self, train):
+        out = super().index_training_data(train)
+        self.side = ({kind: feature_table(train, kind) for kind in ("user", "item")}
+                     if self.config.get("features") else None)
+        return out
+
+    def user_feature_codes(self, users: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(user ids, CSR indptr, indices) of the feature tokens of the users in `users` (user_id + feature columns;
+        one row per user or per interaction), against the training vocabulary (no table: no tokens)."""
+        table = (self.side or {}).get("user")
+        if table is None:
+            ids = pd.unique(users["user_id"].astype(str).to_numpy())
+            return np.asarray(ids, dtype=str), np.zeros(len(ids) + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return table.encode(users)
+
+    def scores_cold_users(self) -> bool:
+        """Whether users unknown to training get scores of their own (side features or the shared row of rare
+        users) rather than the popularity fallback."""
+        return self.module is not None and (self.module.user_features is not None or self.module.user_rows is not None)
+
+    def score_new_users(self, users: pd.DataFrame) -> torch.Tensor:
+        if not self.scores_cold_users():
+            return super().score_new_users(users)
+        ids, indptr, indices = self.user_feature_codes(users)
+        self.module.eval()
+        factor = self.module.new_user_logits(indptr, indices).float().cpu()
+        if self.item_item is None:
+            return factor
+        return float(self.config["item_item_weight"]) * factor  # no history: the item-item branch adds nothing
+
+    def score_new_items(self, users, items: pd.DataFrame) -> torch.Tensor | None:
+        table = (self.side or {}).get("item")
+        if table is None or self.module is None:
+            return super().score_new_items(users, items)
+        _, indptr, indices = table.encode(items)
+        self.module.eval()
+        u = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self._device())
+        factor = self.module.new_item_logits(u, indptr, indices).float().cpu()
+        return float(self.config["item_item_weight"]) * factor if self.item_item is not None else factor
 
     # ---------------------------------------------------------------- the item-item branch
     def uses_item_item(self) -> bool:
@@ -261,11 +186,16 @@ class CollabNN(NeuralRecommender):
         state = super()._state()
         if self.item_item is not None:
             state.update({f"item_item.{k}": v for k, v in self.item_item.state().items()})
+        for kind, table in (self.side or {}).items():
+            if table is not None:
+                state[f"side.{kind}"] = table.state()
         return state
 
     def _from_state(self, state: dict) -> None:
         branch = {k.removeprefix("item_item."): v for k, v in state.items() if k.startswith("item_item.")}
-        super()._from_state({k: v for k, v in state.items() if not k.startswith("item_item.")})
+        self.side = ({kind: FeatureTable.from_state(state[f"side.{kind}"]) if f"side.{kind}" in state else None
+                      for kind in ("user", "item")} if self.config.get("features") else None)
+        super()._from_state({k: v for k, v in state.items() if not k.startswith(("item_item.", "side."))})
         if self.uses_item_item() and not branch:
             raise KeyError("item_item branch missing")
         self.item_item = ItemItemBranch.from_state(branch, self.n_items) if branch else None

@@ -118,6 +118,50 @@ class History(nn.Module):
         return csr_pairs(self.indptr, self.indices, users)
 
 
+class FeatureBag(nn.Module):
+    """Side features as embeddings of their own (LightFM style): an entity's vector is the mean of its tokens'
+    embeddings, its bias the mean of their biases (`helpers.data.features`: "user_gender=F", "year=1995", ...).
+
+    The entities' tokens are a CSR (`indptr`, `indices`, non-persistent buffers rebuilt from the model file's
+    feature tables); `of_csr` encodes entities outside it (cold users or items, scored from features alone).
+    An entity without tokens gets zeros. The table is token-sized, so its gradient is dense.
+    """
+    def __init__(self, indptr, indices, n_tokens: int, dim: int, init_std: float = 0.01):
+        super().__init__()
+        self.n_tokens = int(n_tokens)
+        self.register_buffer("indptr", torch.as_tensor(np.asarray(indptr, dtype=np.int64)), persistent=False)
+        self.register_buffer("indices", torch.as_tensor(np.asarray(indices, dtype=np.int64)), persistent=False)
+        self.emb = Embedding(self.n_tokens, dim, init_std, sparse=False)
+        self.bias = Bias(self.n_tokens, sparse=False)
+
+    def _pooled(self, rows: torch.Tensor, cols: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        lens = torch.bincount(rows, minlength=n).clamp(min=1).float()
+        mat = torch.sparse_coo_tensor(torch.stack([rows, cols]), 1.0 / lens[rows], (n, self.n_tokens),
+                                      check_invariants=False)
+        table = torch.cat([self.emb.weight, self.bias.weight], 1).float()
+        with torch.autocast(device_type=rows.device.type, enabled=False):
+            out = torch.sparse.mm(mat, table)
+        return out[:, :-1], out[:, -1]
+
+    def forward(self, entities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean token embedding [len(entities), dim], mean token bias [len(entities)]) of the table's entities."""
+        rows, cols = csr_pairs(self.indptr, self.indices, entities)
+        return self._pooled(rows, cols, len(entities))
+
+    def of_csr(self, indptr, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same for entities given by their own CSR of token codes (new users or items)."""
+        device = self.emb.weight.device
+        indptr = torch.as_tensor(np.asarray(indptr, dtype=np.int64), device=device)
+        indices = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=device)
+        n = len(indptr) - 1
+        rows = torch.repeat_interleave(torch.arange(n, device=device), indptr[1:] - indptr[:-1])
+        return self._pooled(rows, indices, n)
+
+    def all(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vectors and biases of every entity of the table (e.g. all items, for the catalogue softmax)."""
+        return self(torch.arange(len(self.indptr) - 1, device=self.indptr.device))
+
+
 def rescore_seen(module: nn.Module, users: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     """With a History term, a user's own items are scored with themselves left out of the history (as
     in training and in `forward`); `score_all` computed them with the full history, so redo those few."""

@@ -9,7 +9,7 @@ from helpers.data.split import SPLITS
 from helpers.evaluation import PROTOCOLS, EvaluationResult
 from helpers.models import model_class
 
-PARAMETER_DEFAULTS = {"DATASET": "ml-100k", "SPLIT": "random", "MODELS": ["popular", "itemknn", "ease", "bias", "mf", "collabnn",
+PARAMETER_DEFAULTS = {"DATASET": "ml-100k", "SPLIT": "auto", "MODELS": ["popular", "itemknn", "ease", "bias", "mf", "collabnn",
                                                                      "collabnn_factor", "collabnn_mlp", "mf_rating",
                                                                      "collabnn_rating"],
                       "K": 10, "PROTOCOLS": PROTOCOLS, "N_NEGATIVES": 99, "SEED": 0, "SAMPLE": 0,
