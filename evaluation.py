@@ -25,12 +25,21 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from helpers.evaluation import evaluate_models, metrics_by_group, metrics_over_k, paired_comparisons, user_activity_buckets
+from helpers.data.market_bias import amplification_sentence, has_market_segments
+from helpers.evaluation import (
+    cold_start_table,
+    evaluate_models,
+    metrics_by_group,
+    metrics_over_k,
+    paired_comparisons,
+    user_activity_buckets,
+)
 from helpers.notebooks import evaluation as notebook
 from helpers.notebooks import record_metrics
 from helpers.notebooks.inputs import item_categories, notebook_split, user_genders
 from helpers.notebooks.models import load_or_train
 from helpers.plots import evaluation as evaluation_plots
+from helpers.plots import market_bias as market_bias_plots
 from helpers.plots import save_figure
 
 # %matplotlib inline
@@ -38,7 +47,7 @@ from helpers.plots import save_figure
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k | electronics | csv:PATH; used only when DATA_DIR has no train.csv/evaluation.csv
 SPLIT = "auto"  # auto (global if most users have one interaction, else random) | random (80:20 per user) | global (80:20 of all interactions) | leave_one_out | temporal; only when the split is made here
-MODELS = ["popular", "itemknn", "ease", "bias", "mf", "collabnn", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # any of popular | itemknn | ease | bias | mf | collabnn | collabnn_factor | collabnn_mlp | neumf; neural ones optionally NAME_rating / NAME_implicit (file MODEL_DIR/NAME_rating.pth)
+MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # any of popular | popular_segment | itemknn | ease | bias | mf | collabnn | collabnn_factor | collabnn_mlp | neumf; neural ones optionally NAME_rating / NAME_implicit (file MODEL_DIR/NAME_rating.pth)
 K = 10  # cut-off of the top-K metrics: 5 | 10 | 20 ...
 PROTOCOLS = ["sampled", "full", "rating"]  # any of sampled | full | rating
 N_NEGATIVES = 99  # sampled protocol: negatives per held-out item, 99 as in NCF; 1 to n_items - 1
@@ -112,11 +121,11 @@ if len(over_k):
 # %% [markdown]
 # ## By user activity: cold, medium and heavy users
 #
-# Users are split at the terciles of their number of training interactions. Heavy users have more held-out items, so their full-ranking HR@K (any hit among many relevant items) is usually the highest, while their sampled HR@K is often the lowest (their held-out items are less popular, harder to rank above random negatives). The gap between a personalised model and most-popular within a bucket shows where personalisation pays off; cold users are where a model can fall below the popularity floor.
+# Users are split at the terciles of their number of training interactions (where most users have one, the cuts move to the next count that occurs, and evaluation users unknown to training form a bucket "new" of their own). Heavy users have more held-out items, so their full-ranking HR@K (any hit among many relevant items) is usually the highest, while their sampled HR@K is often the lowest (their held-out items are less popular, harder to rank above random negatives). The gap between a personalised model and most-popular within a bucket shows where personalisation pays off; cold users are where a model can fall below the popularity floor.
 
 # %%
-activity = user_activity_buckets(train)
-print("training interactions per user: cold <= {} < medium <= {} < heavy".format(*activity.attrs["edges"]))
+activity = user_activity_buckets(train, evaluation=evaluation)
+print(notebook.activity_sentence(activity))
 by_activity = metrics_by_group(result, activity, metrics=("hr", "ndcg"), group_name="activity")
 if len(by_activity):
     figures["evaluation_by_activity"] = evaluation_plots.plot_metrics_by_group(by_activity, "activity")
@@ -140,12 +149,51 @@ else:
     plt.show()
 
 # %% [markdown]
+# ## Warm users, cold users and cold items
+#
+# On data where most users have a single interaction, a global 80:20 split leaves most evaluation users unknown to training (cold), and some evaluation items too. Each model scores a cold user with its cold-start path: the most popular items for the baselines and for models without side features, the user's features (gender, age, occupation where the data has them) for a CollabNN with `features=True`; `popular_segment` (the most popular items among users of the same gender) is the floor a feature model has to clear. Cold items (nobody had them in training) are ranked among all the evaluation's cold items, for the users who had them: only models that score items from their features (category, brand, product-image segment, year) can place them, against the popularity of the item's category within the user's segment. The sentence under the table is written from its numbers.
+
+# %%
+print(notebook.split_protocols_sentence(train, evaluation))
+cold_start = cold_start_table(result, models, train, evaluation, k=K)
+if len(cold_start):
+    figures["evaluation_cold_start"] = evaluation_plots.plot_metrics_by_group(
+        cold_start[cold_start["metric"] == "ndcg"], "slice")
+    save_figure(figures["evaluation_cold_start"], "evaluation_cold_start", OUTPUT_DIR)
+    plt.show()
+    print(notebook.cold_start_sentence(cold_start, model=notebook.headline_model(models)))
+notebook.cold_start_view(cold_start)
+
+# %% [markdown]
+# ## Does the recommender amplify the market's imbalance?
+#
+# For data with product segments (Electronics: the gender of the product image, `model_attr`), the marketing-bias question of Wan et al. (2020) asked of the recommendations: per user gender, the share of each segment among each model's top-K lists, against the share among what the same users bought in the evaluation part (defined for cold users too). A ratio above 1 means the model recommends that segment to that gender more than they buy it: it amplifies the market's imbalance; below 1, it dampens it. The EDA notebook shows the same table for the interactions themselves.
+
+# %%
+amplification = None
+if has_market_segments(evaluation):
+    lists = notebook.recommendation_lists(result, models)
+    amplification = notebook.amplification_by_model(lists, train, evaluation)
+    headline = notebook.headline_model(models)
+    figures["evaluation_amplification"] = market_bias_plots.amplification_figure(
+        amplification[amplification["model"] == headline], f"({headline}, {DATASET})")
+    save_figure(figures["evaluation_amplification"], "evaluation_amplification", OUTPUT_DIR)
+    plt.show()
+    print(amplification_sentence(amplification[amplification["model"] == headline]))
+    display(amplification.pivot_table(index="model", columns=["gender", "segment"], values="ratio", sort=False).round(2))
+else:
+    print(f"{DATASET} has no product segments (model_attr with known user genders): no amplification table")
+
+# %% [markdown]
 # ## Recording the numbers
 #
 # Everything above goes to `OUTPUT_DIR/metrics.json` under `evaluation`, read by name (e.g. `results.sampled.ease["hr@10"].value`), never scraped from this page.
 
 # %%
-values = notebook.report_values(result, paired, over_k, {"activity": by_activity, "gender": by_gender})
+values = notebook.report_values(result, paired, over_k, {"activity": by_activity, "gender": by_gender,
+                                                          "slice": cold_start})
+if amplification is not None:
+    values["amplification"] = amplification.to_dict("records")
 values.update(dataset=DATASET, data=source, split=SPLIT, sample=SAMPLE, models=list(models),
               model_sources=model_sources.drop(columns="config").to_dict("records"),
               activity_edges=list(activity.attrs["edges"]), figures=sorted(figures),

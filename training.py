@@ -26,6 +26,7 @@ from helpers import data, training
 from helpers.models import make_model
 from helpers.notebooks import record_metrics
 from helpers.notebooks import training as notebook
+from helpers.notebooks.models import load_or_train
 from helpers.plots import save_figure
 from helpers.plots.training import plot_selection, plot_trials
 
@@ -47,6 +48,7 @@ LOSS = None  # implicit task: auto | multinomial | bce | softmax | bpr; None: th
 SEED = 0  # seed of the user sample, the split, the initial weights, the negatives and the shuffling
 DEVICE = "auto"  # auto (CUDA when present) | cpu | cuda
 SAMPLE = 0  # interactions to keep (whole users, drawn at random); 0: all. Smoke tests: 3000
+OTHER_MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # also trained on this split with their defaults and saved to MODEL_DIR, so evaluation.ipynb and reranking.ipynb load them; any registered names (neural ones optionally NAME_rating); [] for none
 OUTPUT_DIR = "scratch"  # figures/ and metrics.json go here; make run passes reports (the committed results)
 DATA_DIR = "data"  # train.csv and evaluation.csv are written here
 MODEL_DIR = "scratch/model"  # the trained model is saved here as <name>.pth; make run passes model
@@ -138,6 +140,19 @@ record_metrics("training", {
     "evaluation": held_out, "model_path": str(model_path),
 }, path=Path(OUTPUT_DIR) / "metrics.json")
 held_out
+
+# %% [markdown]
+# ## The other models, trained once
+#
+# Every model the evaluation compares is trained here, on the same training part, with its defaults (the neural ones choose their epoch on their own validation part, carved by the same rule), and saved to `MODEL_DIR/<name>.pth`; `evaluation.ipynb` and `reranking.ipynb` load these files (and refuse one trained on another split) instead of training them again. The table says how long each took.
+
+# %%
+other_models, other_sources = load_or_train(OTHER_MODELS, train_df, eval_df, MODEL_DIR, seed=SEED, epochs=EPOCHS,
+                                            save=True, metadata={"dataset": DATASET, "split": SPLIT}, validation=SPLIT)
+record_metrics("trained_models", {"dataset": DATASET, "split": SPLIT, "model_dir": MODEL_DIR,
+                                  "models": other_sources.drop(columns="config").to_dict("records")},
+               path=Path(OUTPUT_DIR) / "metrics.json")
+other_sources.drop(columns="config")
 
 # %% [markdown]
 # ## What the run chose

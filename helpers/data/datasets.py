@@ -11,6 +11,8 @@ pairs keep the latest.
 - electronics: the marketing-bias study's Amazon Electronics (Wan et al., WSDM 2020), downloaded on
   first use into data/raw/ and checked by its git blob hash; offline, a one-line error says where to
   put the file. 1,292,954 ratings, 1,157,633 users, 9,560 items.
+- electronics:PATH: a file in the df_electronics.csv format at PATH (e.g. a stand-in written by
+  `python -m helpers.data.synthetic`), read as "electronics" is.
 - csv:PATH: any CSV with user_id,item_id[,rating][,timestamp] (column names configurable).
 """
 from __future__ import annotations
@@ -34,7 +36,7 @@ RAW_DIR = ROOT / "data" / "raw"
 CANONICAL = ["user_id", "item_id", "rating", "timestamp"]
 
 
-DATASETS = ["ml-100k", "electronics", "csv:PATH"]
+DATASETS = ["ml-100k", "electronics", "electronics:PATH", "csv:PATH"]
 
 
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -74,6 +76,12 @@ def load(name: str = "ml-100k", *, raw_dir: str | Path | None = None, user_col: 
         df = _load_ml100k(raw_dir)
     elif name == "electronics":
         df = _load_electronics(raw_dir)
+    elif name.startswith("electronics:") and len(name) > 12:
+        path = Path(name[12:])
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file; electronics:PATH reads a file in the df_electronics.csv format "
+                             "(write a stand-in with `python -m helpers.data.synthetic --out PATH`)")
+        df = electronics_canonical(pd.read_csv(path, dtype={"item_id": str, "user_id": str}), path)
     elif name.startswith("csv:") and len(name) > 4:
         df = load_csv(Path(name[4:]), user_col, item_col, rating_col, timestamp_col, sep)
     else:

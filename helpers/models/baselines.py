@@ -101,7 +101,8 @@ class SegmentPopular(Recommender):
         return self._table[torch.from_numpy(self._rows(self.user_segment[np.asarray(users, dtype=np.int64)]))]
 
     def score_pairs(self, users, items):
-        return self.score_users(np.asarray(users))[torch.arange(len(users)), torch.as_tensor(np.asarray(items))].numpy()
+        rows = self._rows(self.user_segment[np.asarray(users, dtype=np.int64)])
+        return self._table.numpy()[rows, np.asarray(items, dtype=np.int64)]
 
     def _segments_of(self, frame: pd.DataFrame) -> np.ndarray:
         col = self.config["segment"]
@@ -163,13 +164,38 @@ class ItemKNN(Recommender):
             raise ValueError(f"itemknn needs k >= 1 neighbours, got {k}")
         super().__init__(k=int(k), shrink=float(shrink), **config)
 
+    # Up to this many items the similarity is computed dense (ml-100k: 1,682 items, 23 MB); above it, on the
+    # non-zero co-occurrences only (Electronics, 9,560 items: a dense float64 matrix alone is 730 MB, the sparse
+    # one holds the pairs some user shares).
+    DENSE_MAX_ITEMS = 4_000
+
     def _fit(self, users, items, ratings):
         x = self.seen.astype(np.float32).tocsc()
+        if self.n_items > self.DENSE_MAX_ITEMS:
+            self._set_similarity(self._sparse_top_k(x, self.config["k"], self.config["shrink"]))
+            return
         co = (x.T @ x).toarray()  # [n_items, n_items] co-occurrence counts
         norms = np.sqrt(np.diag(co)).astype(np.float32)
         sim = co / (np.outer(norms, norms) + self.config["shrink"] + 1e-12)
         np.fill_diagonal(sim, 0.0)
         self._set_similarity(self._top_k_columns(sim, self.config["k"]))
+
+    @staticmethod
+    def _sparse_top_k(x: sp.csc_matrix, k: int, shrink: float) -> sp.csr_matrix:
+        """The same similarity as the dense path, from the sparse co-occurrences: per column its k largest
+        entries (ties by row index)."""
+        co = (x.T @ x).tocoo()
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(0)).ravel())
+        off = co.row != co.col
+        rows, cols = co.row[off], co.col[off]
+        vals = co.data[off] / (norms[rows] * norms[cols] + shrink + 1e-12)
+        order = np.lexsort((rows, -vals, cols))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        starts = np.searchsorted(cols, np.arange(x.shape[1]))
+        rank = np.arange(len(cols)) - starts[cols]
+        keep = (rank < min(k, max(x.shape[1] - 1, 0))) & (vals > 0)
+        n = x.shape[1]
+        return sp.csr_matrix((vals[keep].astype(np.float32), (rows[keep], cols[keep])), shape=(n, n))
 
     @staticmethod
     def _top_k_columns(sim: np.ndarray, k: int) -> sp.csr_matrix:

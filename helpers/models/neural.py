@@ -22,8 +22,9 @@ TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "loss", "seed", "
 # Model selection, shared by every neural model (helpers.training): the epoch is chosen on validation NDCG@10
 # (RMSE for ratings), stopping after `patience` epochs without a better one (None: the model's loss_defaults,
 # else DEFAULT_PATIENCE); `epochs` is then the most a fit takes. `validation`: how the validation part is
-# carved out of train when none is given (helpers.data.validation_split: "random" | "leave_one_out" | "temporal").
-SELECTION_DEFAULTS = {"early_stopping": True, "patience": None, "validation": "random"}
+# carved out of train when none is given (helpers.data.validation_split: "auto" (global when most users have one
+# interaction, else random) | "random" | "global" | "leave_one_out" | "temporal").
+SELECTION_DEFAULTS = {"early_stopping": True, "patience": None, "validation": "auto"}
 DEFAULT_PATIENCE = 5
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers.data.split import SPLITS
+from helpers.data.market_bias import recommended_segment_shares
+from helpers.data.split import SPLITS, split_summary
 from helpers.evaluation import PROTOCOLS, EvaluationResult
 from helpers.models import model_class
 
-PARAMETER_DEFAULTS = {"DATASET": "ml-100k", "SPLIT": "auto", "MODELS": ["popular", "itemknn", "ease", "bias", "mf", "collabnn",
+PARAMETER_DEFAULTS = {"DATASET": "ml-100k", "SPLIT": "auto", "MODELS": ["popular", "popular_segment", "itemknn", "ease", "bias",
+                                                                     "mf", "collabnn",
                                                                      "collabnn_factor", "collabnn_mlp", "mf_rating",
                                                                      "collabnn_rating"],
                       "K": 10, "PROTOCOLS": PROTOCOLS, "N_NEGATIVES": 99, "SEED": 0, "SAMPLE": 0,
@@ -74,3 +76,94 @@ def report_values(result: EvaluationResult, paired: pd.DataFrame | None = None, 
             out[f"by_{name}"] = _records(table, ["protocol", group_col, "model"])
     return out
 
+
+
+def _interval(row) -> str:
+    return f"{row.value:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
+
+
+def cold_start_view(table: pd.DataFrame) -> pd.DataFrame:
+    """`cold_start_table` as models x (slice, protocol, metric) cells "value [low, high]", with the users of
+    each slice in the column names."""
+    if table.empty:
+        return pd.DataFrame()
+    t = table.assign(cell=[_interval(r) for r in table.itertuples()],
+                     column=[f"{r.slice} ({int(r.n_users):,} users), {r.protocol}, {r.metric}@{int(r.k)}"
+                             for r in table.itertuples()])
+    view = t.pivot_table(index="model", columns="column", values="cell", aggfunc="first", sort=False)
+    return view.reindex(pd.unique(table["model"]))
+
+
+def cold_start_sentence(table: pd.DataFrame, model: str = "collabnn", baselines=("popular", "popular_segment"),
+                        metric: str = "ndcg", protocol: str = "full") -> str:
+    """Per slice (warm users, cold users, cold items), `model` against the best of `baselines` on `metric`, in
+    words, from the table's numbers (the full-ranking protocol for the user slices)."""
+    if table.empty or model not in set(table["model"]):
+        return f"no cold-start figures for {model}"
+    parts = []
+    for slice_ in ("warm users", "cold users", "cold items"):
+        t = table[(table["slice"] == slice_) & (table["metric"] == metric)]
+        t = t if slice_ == "cold items" else t[t["protocol"] == protocol]
+        own, base = t[t["model"] == model], t[t["model"].isin(list(baselines))]
+        if own.empty or base.empty:
+            continue
+        own, best = own.iloc[0], base.sort_values("value").iloc[-1]
+        if own.ci_low > best.ci_high:
+            verdict = "above it, the intervals apart"
+        elif own.ci_high < best.ci_low:
+            verdict = "below it, the intervals apart"
+        else:
+            verdict = "the intervals overlap"
+        ratio = f"{own.value / best.value:.2f}x" if best.value > 0 else "the baseline scores 0"
+        parts.append(f"{slice_} ({int(own.n_users):,} users): {model} {metric.upper()}@{int(own.k)} {_interval(own)} "
+                     f"against {best.model} {_interval(best)} ({ratio}; {verdict})")
+    return "; ".join(parts) + "." if parts else f"no slice has both {model} and a baseline"
+
+
+def recommendation_lists(result: EvaluationResult, models: dict, protocol: str = "full") -> pd.DataFrame:
+    """The top-K lists of the full-ranking protocol: model, user_id, item_id, rank (1..K), every model's lists for
+    every evaluation user it ranked (cold users included)."""
+    frames = []
+    for name, model in models.items():
+        ranking = result.rankings.get((name, protocol))
+        if ranking is None or ranking.recommended is None or len(ranking.list_users) == 0:
+            continue
+        k = ranking.recommended.shape[1]
+        frames.append(pd.DataFrame({"model": name, "user_id": np.repeat(ranking.list_users, k),
+                                    "item_id": model.item_ids[ranking.recommended.ravel()],
+                                    "rank": np.tile(np.arange(1, k + 1), len(ranking.list_users))}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "user_id", "item_id", "rank"])
+
+
+def amplification_by_model(lists: pd.DataFrame, train: pd.DataFrame, evaluation: pd.DataFrame,
+                           segment_col: str = "model_attr", gender_col: str = "user_gender") -> pd.DataFrame:
+    """`recommended_segment_shares` for each model's lists, against what the same users bought in the evaluation
+    part (their held-out interactions: defined for cold users too): model, gender, segment, shares, ratio."""
+    both = pd.concat([train, evaluation], ignore_index=True)
+    items, users = both[["item_id", segment_col]], both[["user_id", gender_col]]
+    frames = [recommended_segment_shares(g, items, users, history=evaluation, segment_col=segment_col,
+                                         gender_col=gender_col).assign(model=name)
+              for name, g in lists.groupby("model", sort=False)]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return out[["model", *[c for c in out.columns if c != "model"]]] if len(out) else out
+
+
+def headline_model(models: dict) -> str:
+    """The model the prose speaks of: the project's default ("collabnn") when evaluated, else the first one."""
+    return "collabnn" if "collabnn" in models else next(iter(models))
+
+
+def split_protocols_sentence(train: pd.DataFrame, evaluation: pd.DataFrame) -> str:
+    """The split's share, its cold users and items, and which protocol suits which rows, in words."""
+    s = split_summary(train, evaluation)
+    return (f"Evaluation part: {s['evaluation_rows']:,} rows ({s['evaluation_share']:.1%} of the data), "
+            f"{s['evaluation_users']:,} users of whom {s['evaluation_users_cold']:,} are unknown to training, "
+            f"{s['evaluation_items']:,} items of which {s['evaluation_items_cold']:,} are unknown. {s['protocols']}.")
+
+
+def activity_sentence(activity: pd.Series) -> str:
+    """The activity buckets' cuts and sizes, in words."""
+    a, b = activity.attrs["edges"]
+    sizes = activity.value_counts().reindex(activity.cat.categories)
+    rule = {"new": "0 (unknown to training)", "cold": f"<= {a}", "medium": f"{a + 1} to {b}", "heavy": f"> {b}"}
+    return "training interactions per user: " + "; ".join(f"{c} {rule[c]} ({int(n):,} users)" for c, n in sizes.items())

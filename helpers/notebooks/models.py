@@ -35,27 +35,35 @@ def check_model_fits(model: Recommender, train: pd.DataFrame, evaluation: pd.Dat
 
 
 def load_or_train(entries, train: pd.DataFrame, evaluation: pd.DataFrame | None = None, model_dir="model",
-                  seed: int = 0, epochs: int | None = None, log=print) -> tuple[dict, pd.DataFrame]:
+                  seed: int = 0, epochs: int | None = None, log=print, save: bool = False,
+                  metadata: dict | None = None, validation: str | None = None) -> tuple[dict, pd.DataFrame]:
     """({entry: fitted model}, table of where each came from: model, class, task, source, seconds, config).
 
     An entry is a registered name ("popular", "ease", "collabnn", ...) optionally with a task suffix
     ("mf_rating"). MODEL_DIR/<entry>.pth is loaded with `load_model` when present (and checked with
     `check_model_fits`); otherwise the model is trained here on `train` with its defaults (neural models:
-    the entry's task, default implicit, `seed`, and `epochs` when given) and not saved: training.ipynb owns
-    MODEL_DIR. `log` gets one line per model (None: quiet)."""
+    the entry's task, default implicit, `seed`, and `epochs` when given) and not saved. `save=True` (what
+    training.ipynb does, the owner of MODEL_DIR) trains every entry on `train` whatever is on disk and saves it
+    as MODEL_DIR/<entry>.pth with `metadata`, so the other notebooks load each model instead of training it
+    again. `validation`: the neural models' validation rule (default: the model's, "auto"); training.ipynb
+    passes its SPLIT. `log` gets one line per model (None: quiet)."""
     models, rows = {}, []
     for entry in [entries] if isinstance(entries, str) else entries:
         cls, task = model_class(entry)
         path = Path(model_dir) / f"{entry}.pth"
         start = time.perf_counter()
-        if path.exists():
+        if path.exists() and not save:
             model = load_model(path)
             check_model_fits(model, train, evaluation, path)
             source = f"loaded {path}"
         else:
-            model = cls(task=task or "implicit", seed=seed, epochs=epochs) if is_neural(cls) else cls()
+            model = (cls(task=task or "implicit", seed=seed, epochs=epochs, validation=validation) if is_neural(cls)
+                     else cls())
             model = fit(model, train)
             source = "trained here"
+            if save:
+                model.save(path, metadata=metadata)
+                source = f"trained here, saved {path}"
         seconds = time.perf_counter() - start
         models[entry] = model
         rows.append({"model": entry, "class": cls.name, "task": model.task, "source": source,

@@ -31,7 +31,8 @@ def check_parameters(dataset: str, split: str, model: str, task: str, device: st
             raise ValueError(f"TUNE has no search space for MODEL {model!r} on TASK {task!r}; set TUNE = None")
     if patience is not None and (not isinstance(patience, int) or patience < 1):
         raise ValueError(f"PATIENCE must be a positive integer or None, got {patience!r}")
-    if not isinstance(dataset, str) or not (dataset in DATASETS[:-1] or (dataset.startswith("csv:") and len(dataset) > 4)):
+    if not isinstance(dataset, str) or not (dataset in ("ml-100k", "electronics") or (
+            dataset.startswith(("csv:", "electronics:")) and len(dataset.split(":", 1)[1]) > 0)):
         raise ValueError(f"unknown DATASET {dataset!r}; choose one of {DATASETS}")
     if split not in SPLITS:
         raise ValueError(f"unknown SPLIT {split!r}; choose one of {SPLITS}")
