@@ -103,7 +103,9 @@ for protocol in params["PROTOCOLS"]:
 # Each pair of models on exactly the same rows (same users, same sampled candidates): `diff` = A - B with a paired bootstrap interval and the p-value of a paired sign-flip permutation test over users (the same statistic, so an interval that excludes 0 goes with a small p-value). Such a difference survives resampling the users; small differences between strong models often do not.
 
 # %%
-paired = paired_comparisons(result)
+plan = notebook.statistics_plan(models, evaluation)
+print(notebook.statistics_sentence(plan))
+paired = paired_comparisons(result, pairs=plan["pairs"], n_permutations=plan["n_permutations"])
 paired.round(4)
 
 # %% [markdown]
@@ -112,7 +114,8 @@ paired.round(4)
 # The ranking of the models should not depend on the cut-off: lines that cross mean the choice of K decides the winner. HR grows with K by construction; NDCG grows more slowly because late hits are discounted.
 
 # %%
-over_k = metrics_over_k(result, ks=range(1, 21), protocols=[p for p in params["PROTOCOLS"] if p != "rating"])
+over_k = metrics_over_k(result, ks=range(1, 21), protocols=[p for p in params["PROTOCOLS"] if p != "rating"],
+                        ci=plan["over_k_ci"])
 if len(over_k):
     figures["evaluation_over_k"] = evaluation_plots.plot_metrics_over_k(over_k)
     save_figure(figures["evaluation_over_k"], "evaluation_over_k", OUTPUT_DIR)

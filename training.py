@@ -64,8 +64,9 @@ model_kwargs = notebook.check_parameters(DATASET, SPLIT, MODEL, TASK, DEVICE, ep
                                          patience=PATIENCE, tune_budget=TUNE)
 df = data.sample_users(data.load(DATASET), SAMPLE, seed=SEED)
 train_df, eval_df = data.make_split(df, SPLIT, seed=SEED)
+split_used = train_df.attrs["split"]  # SPLIT, with "auto" resolved on the data
 data.write_split(train_df, eval_df, DATA_DIR)
-fit_df, valid_df = data.validation_split(train_df, SPLIT, seed=SEED)
+fit_df, valid_df = data.validation_split(train_df, split_used, seed=SEED)
 split_summary = {**data.split_summary(train_df, eval_df), "fit_rows": len(fit_df), "validation_rows": len(valid_df)}
 print(f"{DATASET}: {len(df):,} interactions, {df['user_id'].nunique():,} users, {df['item_id'].nunique():,} items")
 split_summary
@@ -103,7 +104,7 @@ notebook.selection_table(model)
 # %%
 if trials is None:
     fig = plot_selection(selection, loss=model.config.get("loss") if TASK == "implicit" else None,
-                         title=f"{MODEL} ({TASK}) on {DATASET}: validation part carved by the {SPLIT} rule")
+                         title=f"{MODEL} ({TASK}) on {DATASET}: validation part carved by the {split_used} rule")
 else:
     fig = plot_trials(trials, monitor=tuning["monitor"].removeprefix("validation "), maximize=TASK == "implicit")
 save_figure(fig, "training_selection", OUTPUT_DIR)
@@ -125,10 +126,10 @@ print(model.summary())
 # %%
 held_out = notebook.evaluation_summary(model, train_df, eval_df, seed=SEED)
 model_path = model.save(Path(MODEL_DIR) / f"{model.name}.pth",
-                        metadata={"dataset": DATASET, "split": SPLIT, "evaluation": held_out})
+                        metadata={"dataset": DATASET, "split": split_used, "evaluation": held_out})
 validation_record = {k: v for k, v in selection.items() if k not in ("curve", "losses")}
 record_metrics("training", {
-    "dataset": DATASET, "split": SPLIT, "seed": SEED, "sample": SAMPLE, "model": model.name, "task": TASK,
+    "dataset": DATASET, "split": split_used, "seed": SEED, "sample": SAMPLE, "model": model.name, "task": TASK,
     "config": {k: v for k, v in model.config.items() if k != "progress"},
     "split_summary": split_summary, "n_parameters": model.n_parameters, "lr_find_valley": suggested_lr,
     "epochs": model.metadata["epochs"], "max_epochs": model.metadata["max_epochs"],
@@ -148,8 +149,8 @@ held_out
 
 # %%
 other_models, other_sources = load_or_train(OTHER_MODELS, train_df, eval_df, MODEL_DIR, seed=SEED, epochs=EPOCHS,
-                                            save=True, metadata={"dataset": DATASET, "split": SPLIT}, validation=SPLIT)
-record_metrics("trained_models", {"dataset": DATASET, "split": SPLIT, "model_dir": MODEL_DIR,
+                                            save=True, metadata={"dataset": DATASET, "split": split_used}, validation=split_used)
+record_metrics("trained_models", {"dataset": DATASET, "split": split_used, "model_dir": MODEL_DIR,
                                   "models": other_sources.drop(columns="config").to_dict("records")},
                path=Path(OUTPUT_DIR) / "metrics.json")
 other_sources.drop(columns="config")

@@ -183,9 +183,11 @@ def evaluate_models(models: dict, train: pd.DataFrame, evaluation: pd.DataFrame,
     return EvaluationResult(summary, per_row, rankings, candidates, config)
 
 
-def paired_comparisons(result: EvaluationResult, pairs=None, metrics=("hr", "ndcg", "rmse")) -> pd.DataFrame:
+def paired_comparisons(result: EvaluationResult, pairs=None, metrics=("hr", "ndcg", "rmse"),
+                       n_permutations: int = 10_000) -> pd.DataFrame:
     """Paired comparison of models on the same rows: model_a, model_b, protocol, metric, diff (A - B),
-    ci_low, ci_high, p_value, ... for every pair (default: each model against every later one)."""
+    ci_low, ci_high, p_value, ... for every pair (default: each model against every later one);
+    `n_permutations` of the permutation test (`paired_comparison`)."""
     names = list(pd.unique(result.per_row["model"]))
     pairs = pairs if pairs is not None else [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
     out = []
@@ -201,7 +203,7 @@ def paired_comparisons(result: EvaluationResult, pairs=None, metrics=("hr", "ndc
                 raise ValueError(f"{a} and {b} were not evaluated on the same rows in {protocol}; "
                                  "use unknown='miss' so both cover every evaluation row")
             res = paired_comparison(fa["value"], fb["value"], fa["user_id"], n_boot=n_boot, seed=seed,
-                                    statistic="rmse" if metric == "rmse" else "mean")
+                                    statistic="rmse" if metric == "rmse" else "mean", n_permutations=n_permutations)
             out.append({"model_a": a, "model_b": b, "protocol": protocol, "metric": metric,
                         "k": fa["k"].iloc[0], **res})
     return pd.DataFrame(out)

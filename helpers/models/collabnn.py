@@ -125,14 +125,25 @@ class CollabNN(NeuralRecommender):
     def scores_cold_users(self) -> bool:
         """Whether users unknown to training get scores of their own (side features or the shared row of rare
         users) rather than the popularity fallback."""
-        return self.module is not None and (self.module.user_features is not None or self.module.user_rows is not None)
+        if self.module is None or self.module.has_mlp:  # the concat-MLP has no shared-row path: popularity
+            return False
+        return self.module.user_features is not None or self.module.user_rows is not None
 
     def score_new_users(self, users: pd.DataFrame) -> torch.Tensor:
         if not self.scores_cold_users():
             return super().score_new_users(users)
         ids, indptr, indices = self.user_feature_codes(users)
         self.module.eval()
-        factor = self.module.new_user_logits(indptr, indices).float().cpu()
+        # users with the same tokens get the same scores: score each distinct token set once (Electronics' cold
+        # users: three, female, male and unknown)
+        keys = [tuple(indices[a:b]) for a, b in zip(indptr[:-1], indptr[1:])]
+        distinct, inverse = np.unique(np.array([",".join(map(str, k)) for k in keys], dtype=object), return_inverse=True)
+        first = np.unique(inverse, return_index=True)[1]
+        lens = np.diff(indptr)[first]
+        sub_indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        sub_indices = np.concatenate([indices[indptr[i]:indptr[i + 1]] for i in first]).astype(np.int64) \
+            if lens.sum() else np.zeros(0, dtype=np.int64)
+        factor = self.module.new_user_logits(sub_indptr, sub_indices).float().cpu()[torch.from_numpy(inverse)]
         if self.item_item is None:
             return factor
         return float(self.config["item_item_weight"]) * factor  # no history: the item-item branch adds nothing

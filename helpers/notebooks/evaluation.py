@@ -167,3 +167,30 @@ def activity_sentence(activity: pd.Series) -> str:
     sizes = activity.value_counts().reindex(activity.cat.categories)
     rule = {"new": "0 (unknown to training)", "cold": f"<= {a}", "medium": f"{a + 1} to {b}", "heavy": f"> {b}"}
     return "training interactions per user: " + "; ".join(f"{c} {rule[c]} ({int(n):,} users)" for c, n in sizes.items())
+
+
+# Above this many evaluation users (Electronics' global split: 250,790), the notebook's statistics are cut to what
+# 2 cores do in minutes: each model is compared with the headline model only (not every pair), with 1,000
+# permutations (p-value resolution 0.002) instead of 10,000, and the curves over K are drawn without intervals
+# (400 bootstraps of 250,000 users: about 11 minutes). The K=10 figures keep their 1,000-resample intervals.
+LARGE_EVALUATION_USERS = 20_000
+
+
+def statistics_plan(models: dict, evaluation: pd.DataFrame) -> dict:
+    """pairs (None: every pair), n_permutations and over_k_ci for this evaluation's size (LARGE_EVALUATION_USERS)."""
+    n_users = int(evaluation["user_id"].nunique())
+    if n_users <= LARGE_EVALUATION_USERS:
+        return {"pairs": None, "n_permutations": 10_000, "over_k_ci": True, "n_users": n_users, "large": False}
+    head = headline_model(models)
+    return {"pairs": [(head, other) for other in models if other != head], "n_permutations": 1_000,
+            "over_k_ci": False, "n_users": n_users, "large": True}
+
+
+def statistics_sentence(plan: dict) -> str:
+    """What `statistics_plan` chose, in words."""
+    if not plan["large"]:
+        return (f"{plan['n_users']:,} evaluation users: every pair of models compared (10,000 permutations), "
+                "intervals on every curve.")
+    return (f"{plan['n_users']:,} evaluation users (more than {LARGE_EVALUATION_USERS:,}): each model compared with "
+            f"{plan['pairs'][0][0]} only, with {plan['n_permutations']:,} permutations (p-values resolve 0.002), "
+            "and the curves over K drawn without intervals; the figures at K carry their intervals.")

@@ -8,7 +8,8 @@
 
 Model selection (`early_stopping=True`, the default of every neural model): `epochs` is the most epochs a
 fit may take. Without `valid`, `fit` carves a validation part out of `train` by the model's `validation`
-rule (`helpers.data.validation_split`: "random" per user by default, "leave_one_out", "temporal"), trains
+rule (`helpers.data.validation_split`: "auto" by default, i.e. "global" when most users have one interaction,
+else "random" per user; "leave_one_out", "temporal"), trains
 on the rest with fastai's `EarlyStoppingCallback` / `SaveModelCallback` on validation NDCG@10 (RMSE for
 ratings; `helpers.training.validation`), then trains again on the whole of `train` on the same one-cycle
 schedule, stopped at the epoch the validation chose (`StopAfterEpochs`), so no interaction is lost to
@@ -40,7 +41,7 @@ from fastai.learner import Learner
 from fastai.metrics import rmse
 from fastai.optimizer import Adam
 
-from helpers.data.split import validation_split
+from helpers.data.split import resolve_split, validation_split
 from helpers.models import MODELS, NeuralRecommender, Recommender, make_model
 from helpers.models.neural import DEFAULT_PATIENCE
 from helpers.training.callbacks import release_freed_memory
@@ -169,7 +170,7 @@ def _fit_stages(model: NeuralRecommender, train: pd.DataFrame, valid: pd.DataFra
 def _fit_selected_on_carved_validation(model: NeuralRecommender, train: pd.DataFrame, cbs=()) -> NeuralRecommender:
     """Choose the epoch on a validation part carved out of `train`, then refit on all of `train` for it."""
     cfg = model.config
-    rule = cfg.get("validation") or "random"
+    rule = resolve_split(train, cfg.get("validation") or "auto")  # "auto" resolved on this training part
     fit_part, held = validation_split(train, rule, seed=int(cfg["seed"]))
     probe = MODELS[model.name](**cfg)
     start = time.perf_counter()

@@ -21,7 +21,7 @@ import optuna
 import pandas as pd
 from optuna_integration import FastAIPruningCallback
 
-from helpers.data.split import validation_split
+from helpers.data.split import resolve_split, validation_split
 from helpers.models import MODEL_CLASSES, NeuralRecommender, make_model
 from helpers.training.learner import fit, refit, resolved_config
 from helpers.training.validation import ValidationNDCG, monitored, recorder_name
@@ -125,7 +125,7 @@ def _trial_rows(study: optuna.Study, monitor: str) -> pd.DataFrame:
 
 
 def tune(train: pd.DataFrame, model: str = "collabnn", task: str = "implicit", budget_seconds: float = 600,
-         n_trials: int | None = None, seed: int = 0, validation: str = "random", **fixed) -> TuningResult:
+         n_trials: int | None = None, seed: int = 0, validation: str = "auto", **fixed) -> TuningResult:
     """Search `model`'s `SEARCH_SPACES` entry on a validation part of `train` for `budget_seconds` (or
     `n_trials`, whichever ends first); returns the best configuration trained on all of `train`.
 
@@ -141,6 +141,7 @@ def tune(train: pd.DataFrame, model: str = "collabnn", task: str = "implicit", b
     neural = issubclass(MODEL_CLASSES[model], NeuralRecommender)
     if task == "rating" and not neural:
         raise ValueError(f"model {model!r} has no rating task; tune a neural model for ratings")
+    validation = resolve_split(train, validation)  # "auto": global when most users have one interaction, else random
     fit_part, held = validation_split(train, validation, seed=seed)
     monitor, comp = monitored(task)
     if not neural:  # the closed-form models have no device or training keys

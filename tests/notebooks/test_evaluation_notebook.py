@@ -12,7 +12,7 @@ from helpers.notebooks.records import read_metrics
 from helpers.pipeline import declared_parameters
 
 FIGURES = ["evaluation_sampled", "evaluation_full", "evaluation_rating", "evaluation_over_k",
-           "evaluation_by_activity", "evaluation_by_gender"]
+           "evaluation_by_activity", "evaluation_by_gender", "evaluation_cold_start"]
 PARAMETERS = ["DATASET", "SPLIT", "MODELS", "K", "PROTOCOLS", "N_NEGATIVES", "SEED", "SAMPLE", "DATA_DIR",
               "MODEL_DIR", "OUTPUT_DIR"]
 
@@ -51,6 +51,9 @@ def test_evaluation_notebook_smoke(tmp_path):
         assert 0.7 < rating[name]["rmse"]["value"] < 1.4
     assert len(ev["over_k"]["full"]["ease"]["hr"]) == 20
     assert set(ev["by_activity"]["full"]) == {"cold", "medium", "heavy"}
+    # warm users (all of them: ml-100k users keep a training history) and the held-out items unknown to training
+    assert set(ev["by_slice"]["full"]) == {"warm users"} and "cold items" in ev["by_slice"]["cold items"]
+    assert ev["by_slice"]["cold items"]["cold items"]["popular"]["ndcg@10"]["value"] == 0  # cannot rank unseen items
     assert set(ev["by_gender"]["full"]) <= {"F", "M"} and ev["by_gender"]["full"]
     assert any(p["model_a"] == "popular" and p["model_b"] == "ease" for p in ev["paired"])
     for name in FIGURES:

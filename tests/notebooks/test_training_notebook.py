@@ -13,7 +13,7 @@ from helpers.notebooks.records import read_metrics
 
 NOTEBOOK = ROOT / "training.ipynb"
 PARAMETERS = ["DATASET", "SPLIT", "MODEL", "TASK", "EPOCHS", "PATIENCE", "TUNE", "LR", "WD", "EMB_SIZE", "LAYERS", "LOSS",
-              "SEED", "DEVICE", "SAMPLE", "OUTPUT_DIR", "DATA_DIR", "MODEL_DIR"]
+              "SEED", "DEVICE", "SAMPLE", "OTHER_MODELS", "OUTPUT_DIR", "DATA_DIR", "MODEL_DIR"]
 
 
 def test_notebook_is_thin_with_one_parameters_cell():
@@ -35,13 +35,14 @@ def _run(tmp_path, monkeypatch, **parameters):
     data_dir, model_dir, out_dir = tmp_path / "data", tmp_path / "model", tmp_path / "reports"
     pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "training.ipynb"), cwd=str(ROOT), progress_bar=False,
                         kernel_name="python3",
-                        parameters={"SAMPLE": 3000, "SEED": 0, "DATA_DIR": str(data_dir),
+                        parameters={"SAMPLE": 3000, "SEED": 0, "DATA_DIR": str(data_dir), "OTHER_MODELS": [],
                                     "MODEL_DIR": str(model_dir), "OUTPUT_DIR": str(out_dir), **parameters})
     return read_metrics(out_dir / "metrics.json")["training"], data_dir, model_dir, out_dir
 
 
 def test_training_notebook_smoke(tmp_path, monkeypatch):
-    m, data_dir, model_dir, out_dir = _run(tmp_path, monkeypatch, EPOCHS=3, PATIENCE=1)
+    m, data_dir, model_dir, out_dir = _run(tmp_path, monkeypatch, EPOCHS=3, PATIENCE=1,
+                                           OTHER_MODELS=["popular", "collabnn_factor"])
     assert (m["dataset"], m["split"], m["seed"], m["model"], m["task"], m["max_epochs"]) == \
         ("ml-100k", "random", 0, "collabnn", "implicit", 3)
     s = m["split_summary"]
@@ -69,6 +70,12 @@ def test_training_notebook_smoke(tmp_path, monkeypatch):
     # ml-100k users have >= 20 ratings: the random split keeps every sampled user in both parts
     assert model.n_users == s["evaluation_users"]
     json.dumps(m)  # plain JSON values only
+    # the other models the evaluation compares: trained once here, on this split, and saved for the other notebooks
+    saved = read_metrics(out_dir / "metrics.json")["trained_models"]
+    assert [r["model"] for r in saved["models"]] == ["popular", "collabnn_factor"] and saved["split"] == "random"
+    other = load_model(model_dir / "collabnn_factor.pth")
+    assert other.metadata["split"] == "random" and other.metadata["selection"]["rule"] == "random"
+    assert model.n_users == other.n_users and load_model(model_dir / "popular.pth").n_items == model.n_items
 
 
 def test_training_notebook_tunes_on_validation(tmp_path, monkeypatch):

@@ -150,3 +150,24 @@ def test_positions_within_k_agree_with_the_full_sort_below_k(seed):
         assert (fast[~below & np.isfinite(full[:, :fast.shape[1]])] >= k).all()
         n_rel = relevant.sum(1)
         assert np.allclose(M.ndcg_at_k(fast, k, n_relevant=n_rel), M.ndcg_at_k(full, k, n_relevant=n_rel))
+
+
+def test_counted_positions_equal_sorted_positions():
+    """The comparison path (few relevant items a row) and the sort path give the same positions, ties included."""
+    import torch
+
+    from helpers import metrics
+    gen = torch.Generator().manual_seed(0)
+    for width in (1, 3, metrics.COUNT_MAX_RELEVANT, metrics.COUNT_MAX_RELEVANT + 5):
+        others = torch.randint(0, 30, (40, 300), generator=gen).float()
+        relevant = torch.full((40, 300), -torch.inf)
+        n = torch.randint(0, width + 1, (40,), generator=gen)
+        for i in range(40):
+            idx = torch.randperm(300, generator=gen)[: int(n[i])]
+            relevant[i, idx], others[i, idx] = others[i, idx], -torch.inf
+        counted = metrics.positions_from_scores(others, relevant, n)
+        limit, metrics.COUNT_MAX_RELEVANT = metrics.COUNT_MAX_RELEVANT, -1
+        try:
+            assert np.array_equal(counted, metrics.positions_from_scores(others, relevant, n))
+        finally:
+            metrics.COUNT_MAX_RELEVANT = limit
