@@ -47,7 +47,7 @@ from helpers.plots import save_figure
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k | electronics | csv:PATH; used only when DATA_DIR has no train.csv/evaluation.csv
 SPLIT = "auto"  # auto (global if most users have one interaction, else random) | random (80:20 per user) | global (80:20 of all interactions) | leave_one_out | temporal; only when the split is made here
-MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # any of popular | popular_segment | itemknn | ease | bias | mf | collabnn | collabnn_factor | collabnn_mlp | neumf; neural ones optionally NAME_rating / NAME_implicit (file MODEL_DIR/NAME_rating.pth)
+MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn", "collabnn_features", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # any of popular | popular_segment | itemknn | ease | bias | mf | collabnn | collabnn_features | collabnn_factor | collabnn_mlp | neumf; neural ones optionally NAME_rating / NAME_implicit (file MODEL_DIR/NAME_rating.pth)
 K = 10  # cut-off of the top-K metrics: 5 | 10 | 20 ...
 PROTOCOLS = ["sampled", "full", "rating"]  # any of sampled | full | rating
 N_NEGATIVES = 99  # sampled protocol: negatives per held-out item, 99 as in NCF; 1 to n_items - 1

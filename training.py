@@ -48,7 +48,7 @@ LOSS = None  # implicit task: auto | multinomial | bce | softmax | bpr; None: th
 SEED = 0  # seed of the user sample, the split, the initial weights, the negatives and the shuffling
 DEVICE = "auto"  # auto (CUDA when present) | cpu | cuda
 SAMPLE = 0  # interactions to keep (whole users, drawn at random); 0: all. Smoke tests: 3000
-OTHER_MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # also trained on this split with their defaults and saved to MODEL_DIR, so evaluation.ipynb and reranking.ipynb load them; any registered names (neural ones optionally NAME_rating); [] for none
+OTHER_MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn_features", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # also trained on this split with their defaults and saved to MODEL_DIR, so evaluation.ipynb and reranking.ipynb load them; any registered names (neural ones optionally NAME_rating); [] for none
 OUTPUT_DIR = "scratch"  # figures/ and metrics.json go here; make run passes reports (the committed results)
 DATA_DIR = "data"  # train.csv and evaluation.csv are written here
 MODEL_DIR = "scratch/model"  # the trained model is saved here as <name>.pth; make run passes model
@@ -151,9 +151,9 @@ held_out
 other_models, other_sources = load_or_train(OTHER_MODELS, train_df, eval_df, MODEL_DIR, seed=SEED, epochs=EPOCHS,
                                             save=True, metadata={"dataset": DATASET, "split": split_used}, validation=split_used)
 record_metrics("trained_models", {"dataset": DATASET, "split": split_used, "model_dir": MODEL_DIR,
-                                  "models": other_sources.drop(columns="config").to_dict("records")},
+                                  "models": other_sources.drop(columns="config", errors="ignore").to_dict("records")},
                path=Path(OUTPUT_DIR) / "metrics.json")
-other_sources.drop(columns="config")
+other_sources.drop(columns="config", errors="ignore")
 
 # %% [markdown]
 # ## What the run chose

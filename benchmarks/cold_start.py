@@ -35,7 +35,7 @@ from helpers.data import cold_start_split, load, make_split  # noqa: E402
 from helpers.data.electronics_file import write_electronics_file  # noqa: E402
 from helpers.evaluation import cold_start_table, evaluate_models  # noqa: E402
 from helpers.files import write_text  # noqa: E402
-from helpers.models import make_model  # noqa: E402
+from helpers.models import MODEL_CLASSES, make_model  # noqa: E402
 from helpers.training import fit  # noqa: E402
 
 OUT = ROOT / "reports" / "benchmarks.json"
@@ -68,7 +68,7 @@ def slice_rows(table, metric="ndcg"):
 
 def fitted(name: str, config: dict, train, seed: int, epochs):
     if name in BASELINES:
-        return make_model(name).fit(train)
+        return MODEL_CLASSES[name]().fit(train)
     return fit(make_model("collabnn", seed=seed, epochs=epochs, **config), train)
 
 

@@ -231,3 +231,13 @@ class CollabNNMLP(CollabNN):
     defaults = {"implicit": {**CollabNN.defaults["implicit"], "layers": [64], "loss": "bce", "item_item": False},
                 "rating": CollabNN.defaults["rating"]}
 
+
+
+@register
+class CollabNNFeatures(CollabNN):
+    """The default CollabNN with its side features on (`features=True`): user gender / age group / occupation and
+    item genres or category / brand / product-image segment / year as embeddings of their own, so cold users and
+    cold items are scored from their features (benchmarks/logs/cold_start.md); evaluated beside the default."""
+    name = "collabnn_features"
+    defaults = {"implicit": {**CollabNN.defaults["implicit"], "features": True},
+                "rating": CollabNN.defaults["rating"]}

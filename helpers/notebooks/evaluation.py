@@ -11,7 +11,7 @@ from helpers.evaluation import PROTOCOLS, EvaluationResult
 from helpers.models import model_class
 
 PARAMETER_DEFAULTS = {"DATASET": "ml-100k", "SPLIT": "auto", "MODELS": ["popular", "popular_segment", "itemknn", "ease", "bias",
-                                                                     "mf", "collabnn",
+                                                                     "mf", "collabnn", "collabnn_features",
                                                                      "collabnn_factor", "collabnn_mlp", "mf_rating",
                                                                      "collabnn_rating"],
                       "K": 10, "PROTOCOLS": PROTOCOLS, "N_NEGATIVES": 99, "SEED": 0, "SAMPLE": 0,

@@ -35,7 +35,8 @@ def plot_metric_bars(summary: pd.DataFrame, protocol: str, metrics=None, ncols: 
     nrows = int(np.ceil(len(metrics) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), squeeze=False)
     models = list(pd.unique(frame["model"]))
-    colors = dict(zip(models, plt.cm.tab10.colors))
+    palette = plt.cm.tab10.colors if len(models) <= 10 else plt.cm.tab20.colors
+    colors = {m: palette[i % len(palette)] for i, m in enumerate(models)}
     for ax, metric in zip(axes.flat, metrics):
         part = frame[frame["metric"] == metric].set_index("model").reindex(models).dropna(subset=["value"])
         ax.bar(part.index, part["value"], color=[colors[m] for m in part.index])
