@@ -251,20 +251,6 @@ def electronics_file_summary(df: pd.DataFrame) -> dict:
             "known_gender_users": float(known / max(len(per_user), 1))}
 
 
-def segment_gender_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per model_attr (rows): the Female share (in [0, 1]) of known-gender users' interactions, the number of those
-    interactions, and their mean rating by user_attr (columns rating_Female, rating_Male)."""
-    known = df[df["user_attr"].notna()]
-    female = known["user_attr"] == "Female"
-    means = known.pivot_table(index="model_attr", columns="user_attr", values="rating", aggfunc="mean")
-    return pd.DataFrame({
-        "female_share": female.groupby(known["model_attr"]).mean(),
-        "interactions": known.groupby("model_attr").size(),
-        "rating_Female": means.get("Female"),
-        "rating_Male": means.get("Male"),
-    }).reindex([s for s in SEGMENTS if s in set(known["model_attr"])])
-
-
 def _parser() -> argparse.ArgumentParser:
     p = _OneLineErrors(
         prog="python -m helpers.data.synthetic",
