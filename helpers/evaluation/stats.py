@@ -11,9 +11,10 @@ rather than by hand.
   `BCA_MAX_GROUPS` users the percentile interval is used (at that size the skew is small).
 - Intervals are never clamped to contain the point estimate: a BCa interval of a skewed figure can leave
   the estimate outside it, and that is the method's answer, not an error.
-- Paired comparisons: the same resampled users for both models (interval) and
-  `scipy.stats.permutation_test(permutation_type="samples")` (each user's A and B values swapped at random,
-  a sign flip of the user's difference) on the same row-weighted statistic, so test and interval agree.
+- Paired comparisons: the same resampled users for both models (interval) and a permutation test that swaps
+  each user's A and B values at random (a sign flip of the user's difference) on the same row-weighted
+  statistic, so test and interval agree: `scipy.stats.permutation_test` where every swap pattern can be
+  enumerated, `scipy.stats.monte_carlo_test` on the same null otherwise (`_swap_p_value` says why).
 
 Everything is seeded (`numpy.random.default_rng(seed)`) and vectorised in batches of bounded memory.
 """
@@ -116,8 +117,8 @@ def paired_comparison(values_a, values_b, groups, n_boot: int = 1000, level: flo
     errors, the figure is the root of their mean). Returns mean_a, mean_b (the two figures), diff = A - B,
     ci_low, ci_high (scipy paired bootstrap: the same resampled users for both models; BCa / percentile as
     in `bootstrap_ci`, not clamped), p_value and n_users. p_value: two-sided permutation test over users
-    (scipy.stats.permutation_test, permutation_type="samples": each user's A and B values swapped at
-    random), on the same row-weighted statistic as `diff`; exact when 2^n_users <= n_permutations, else
+    (each user's A and B values swapped at random; `_swap_p_value`), on the same row-weighted statistic as
+    `diff`; exact when 2^n_users <= n_permutations, else
     randomised with resolution 2 / (n_permutations + 1). Identical models on every row: diff 0, interval
     (0, 0), p_value 1.0.
     """
@@ -133,7 +134,7 @@ def paired_comparison(values_a, values_b, groups, n_boot: int = 1000, level: flo
     low, high = _interval((sa, sb, counts), lambda x, y, c, axis=-1: _difference(x, y, np.sum(c, axis=axis), statistic, axis),
                           diff, n_boot, level, seed)
     total = float(counts.sum())  # a user's row count is the same for A and B: swapping moves only the sums
-    p_value = _swap_p_value((sa, sb), lambda x, y, axis=-1: _difference(x, y, total, statistic, axis), n_permutations, seed)
+    p_value = _swap_p_value(sa, sb, lambda x, y, axis=-1: _difference(x, y, total, statistic, axis), n_permutations, seed)
     return {"mean_a": mean_a, "mean_b": mean_b, "diff": diff, "ci_low": low, "ci_high": high, "p_value": p_value,
             "n_users": int(len(counts))}
 
@@ -145,23 +146,48 @@ def _difference(x, y, n_rows, statistic: str, axis=-1):
     return np.sqrt(np.sum(x, axis=axis) / n_rows) - np.sqrt(np.sum(y, axis=axis) / n_rows)
 
 
-def _swap_p_value(data: tuple, statistic, n_permutations: int, seed: int) -> float:
-    """Two-sided p-value of scipy.stats.permutation_test(permutation_type="samples") on per-user data;
-    1.0 with fewer than two users (no swap can change the statistic's size)."""
-    if len(data[0]) < 2:
+def _swap_p_value(x, y, statistic, n_permutations: int, seed: int) -> float:
+    """Two-sided p-value of swapping each user's A and B values at random, for `statistic(x, y, axis)` of
+    per-user data x (A) and y (B); 1.0 with fewer than two users (no swap can change the statistic's size).
+
+    Exact (every swap pattern enumerated) when 2^n_users <= n_permutations: scipy.stats.permutation_test
+    (permutation_type="samples"). Randomised otherwise: scipy.stats.monte_carlo_test on the same null, drawn
+    as sign flips. A swap of user u sends (x_u, y_u) = (m_u + h_u, m_u - h_u) to (m_u - h_u, m_u + h_u), with
+    m = (x + y) / 2 and h = (x - y) / 2, so a pattern of swaps is a sign vector e applied to h, and the
+    statistic of the swapped data is statistic(m + e h, m - e h). Why not permutation_test here: its
+    "samples" path loops in Python over the users once per batch of permutations, so its cost grows with
+    the square of the users (measured on 2 cores, 1,000 permutations: 1.4 s at 10,000 users, 11 s at 50,000,
+    222 s at 250,000); drawing the signs as arrays costs about 1 s at 250,000 users, with scipy's p-value
+    (the +1 correction of a randomised test, ties within 100 ulp counted as extreme) unchanged.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = len(x)
+    if n < 2:
         return 1.0
-    res = stats.permutation_test(data, statistic, permutation_type="samples", vectorized=True,
-                                 n_resamples=n_permutations, batch=_batch(len(data[0])), alternative="two-sided",
-                                 rng=np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    if n < 63 and 2 ** n <= n_permutations:
+        res = stats.permutation_test((x, y), statistic, permutation_type="samples", vectorized=True,
+                                     n_resamples=n_permutations, alternative="two-sided", rng=rng)
+        return float(res.pvalue)
+    m, h = (x + y) / 2, (x - y) / 2
+
+    def swapped(e, axis=-1):  # e: sign-flipped h, one row per draw
+        return statistic(m + e, m - e, axis=axis)
+
+    def flips(size):
+        return h * (2 * rng.integers(0, 2, size=size, dtype=np.int8) - 1)
+
+    res = stats.monte_carlo_test(h, flips, swapped, vectorized=True, n_resamples=n_permutations, batch=_batch(n),
+                                 alternative="two-sided")
     return float(res.pvalue)
 
 
 def sign_flip_p_value(user_differences, n_permutations: int = 10_000, seed: int = 0) -> float:
     """Two-sided p-value, in (0, 1], of "the summed per-user differences are symmetric around 0": the
-    sign-flip test, scipy.stats.permutation_test with permutation_type="samples" on one sample (exact when
-    2^n_users <= n_permutations, else randomised, seeded). 1.0 when every difference is 0."""
+    sign-flip test (exact when 2^n_users <= n_permutations, else randomised and seeded; `_swap_p_value` of
+    the differences against zeros). 1.0 when every difference is 0."""
     d = np.asarray(user_differences, dtype=np.float64)
-    return _swap_p_value((d,), lambda x, axis=-1: np.sum(x, axis=axis), n_permutations, seed)
+    return _swap_p_value(d, np.zeros_like(d), lambda x, y, axis=-1: np.sum(x - y, axis=axis), n_permutations, seed)
 
 
 def bootstrap_mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:

@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 from scipy.stats import binom, norm
 
 from helpers import metrics as M
@@ -326,3 +327,22 @@ def test_load_or_train_refuses_a_model_trained_on_the_evaluation_data(tmp_path):
     MostPopular().fit(train).save(tmp_path / "popular.pth")
     models, sources = load_or_train(["popular", "ease"], train, evaluation, tmp_path, log=None)
     assert sources["source"].str.startswith("loaded").tolist() == [True, False]
+
+
+@pytest.mark.parametrize("statistic", ["mean", "rmse"])
+def test_randomised_swap_test_matches_scipy_permutation_test(statistic):
+    # the randomised path (monte_carlo_test on sign flips) draws from the same null as scipy's
+    # permutation_test(permutation_type="samples"): on 300 users the two p-values agree within Monte Carlo error
+    rng = np.random.default_rng(5)
+    counts = rng.integers(1, 4, 300)
+    users = np.repeat(np.arange(300), counts)
+    a = rng.random(len(users))
+    b = a + rng.normal(0.0, 0.5, len(users)) if statistic == "mean" else np.roll(a, 1) * 1.05  # B: about as good
+    ours = paired_comparison(a, b, users, statistic=statistic, n_permutations=20_000, n_boot=200)["p_value"]
+    sa, sb, n = np.bincount(users, weights=a), np.bincount(users, weights=b), len(users)
+    figure = (lambda s: s / n) if statistic == "mean" else (lambda s: np.sqrt(s / n))
+    ref = stats.permutation_test((sa, sb), lambda x, y, axis=-1: figure(np.sum(x, axis=axis)) - figure(np.sum(y, axis=axis)),
+                                 permutation_type="samples", vectorized=True, n_resamples=20_000,
+                                 rng=np.random.default_rng(1)).pvalue
+    assert 0.02 < ref < 0.98  # a p-value away from its bounds, where disagreement would show
+    assert ours == pytest.approx(ref, abs=4 * np.sqrt(ref * (1 - ref) / 20_000) * 2)
