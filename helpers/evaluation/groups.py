@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.evaluation.protocols import cold_item_ranking
-from helpers.evaluation.results import EvaluationResult
+from helpers.evaluation.results import EvaluationResult, interval_table
 from helpers.evaluation.stats import bootstrap_ci
 from helpers.metrics import ranking_metrics
 
@@ -19,18 +19,19 @@ def metrics_by_group(result: EvaluationResult, user_groups: pd.Series, metrics=(
     groups = user_groups.copy()
     groups.index = groups.index.astype(str)
     per_row = result.per_row[result.per_row["metric"].isin(list(metrics))]
-    labels = per_row["user_id"].map(groups)
-    out = []
+    users = per_row["user_id"]
+    if isinstance(users.dtype, pd.CategoricalDtype):  # one look-up per user, not per row
+        labels = groups.reindex(users.cat.categories.astype(str)).to_numpy(dtype=object)[users.cat.codes.to_numpy()]
+    else:
+        labels = users.astype(str).map(groups).to_numpy(dtype=object)
     n_boot, seed = result.config.get("n_boot", 1000), result.config.get("seed", 0)
-    for keys, frame in per_row.assign(_group=labels).dropna(subset=["_group"]).groupby(
-            ["model", "protocol", "metric", "_group"], sort=False, observed=True):
-        name, protocol, metric, group = keys
-        point, low, high = bootstrap_ci(frame["value"], frame["user_id"], n_boot=n_boot, seed=seed,
-                                        statistic="rmse" if metric == "rmse" else "mean")
-        out.append({"model": name, "protocol": protocol, "metric": metric, "k": frame["k"].iloc[0],
-                    group_name: group, "value": point, "ci_low": low, "ci_high": high,
-                    "n_users": frame["user_id"].nunique()})
-    table = pd.DataFrame(out)
+    frame = per_row.assign(_group=labels).dropna(subset=["_group"])
+    table = interval_table(frame, ["model", "protocol", "metric", "_group"], n_boot=n_boot, seed=seed)
+    if len(table):
+        first_k = frame.groupby(["model", "protocol", "metric"], sort=False, observed=True)["k"].first()
+        table.insert(3, "k", [first_k[(m, p, x)] for m, p, x in zip(table["model"], table["protocol"], table["metric"])])
+        table = table.astype({"model": str, "protocol": str, "metric": str})
+    table = table.rename(columns={"_group": group_name}).drop(columns="n_rows")
     if len(table) and isinstance(user_groups.dtype, pd.CategoricalDtype):
         table[group_name] = pd.Categorical(table[group_name], categories=user_groups.cat.categories, ordered=True)
         table = table.sort_values(group_name, kind="stable").reset_index(drop=True)  # model order kept

@@ -346,3 +346,40 @@ def test_randomised_swap_test_matches_scipy_permutation_test(statistic):
                                  rng=np.random.default_rng(1)).pvalue
     assert 0.02 < ref < 0.98  # a p-value away from its bounds, where disagreement would show
     assert ours == pytest.approx(ref, abs=4 * np.sqrt(ref * (1 - ref) / 20_000) * 2)
+
+
+def test_bootstrap_table_above_bca_size_is_scipys_percentile_bootstrap_draw_for_draw():
+    # above BCA_MAX_GROUPS users the resamples are totalled by a matrix product; they must be the resamples
+    # scipy.stats.bootstrap draws with the same seed and batch, so the intervals agree to rounding
+    rng = np.random.default_rng(1)
+    n = stats_module.BCA_MAX_GROUPS + 500
+    counts = rng.integers(1, 4, n).astype(float)
+    sa, sb = rng.binomial(counts.astype(int), 0.3).astype(float), rng.binomial(counts.astype(int), 0.33).astype(float)
+    table = stats_module.bootstrap_table(np.column_stack([sa, sb]), counts,
+                                         [("mean", 1), ("rmse", 0), ("diff", "mean", 0, 1), ("diff", "rmse", 0, 1)],
+                                         n_boot=300, seed=7)
+    options = dict(paired=True, vectorized=True, batch=stats_module._batch(n), method="percentile", n_resamples=300)
+    ref = [stats.bootstrap((sb, counts), lambda s, c, axis=-1: np.sum(s, axis) / np.sum(c, axis),
+                           rng=np.random.default_rng(7), **options),
+           stats.bootstrap((sa, counts), lambda s, c, axis=-1: np.sqrt(np.sum(s, axis) / np.sum(c, axis)),
+                           rng=np.random.default_rng(7), **options),
+           stats.bootstrap((sa, sb, counts), lambda x, y, c, axis=-1: np.sum(x - y, axis) / np.sum(c, axis),
+                           rng=np.random.default_rng(7), **options),
+           stats.bootstrap((sa, sb, counts), lambda x, y, c, axis=-1: np.sqrt(np.sum(x, axis) / np.sum(c, axis))
+                           - np.sqrt(np.sum(y, axis) / np.sum(c, axis)), rng=np.random.default_rng(7), **options)]
+    for row, res in zip(table, ref):
+        assert row[1:] == pytest.approx([res.confidence_interval.low, res.confidence_interval.high], rel=1e-9)
+    assert table[0, 0] == pytest.approx(sb.sum() / counts.sum()) and table[2, 0] == pytest.approx((sa - sb).sum() / counts.sum())
+    # and the one-figure wrapper gives the same as the table (user labels sorting in the table's order)
+    users = np.repeat(np.array([f"u{i:05d}" for i in range(n)]), counts.astype(int))
+    values = np.concatenate([np.r_[np.ones(int(h)), np.zeros(int(c - h))] for h, c in zip(sb, counts)])
+    assert bootstrap_ci(values, users, n_boot=300, seed=7) == pytest.approx(tuple(table[0]), rel=1e-9)
+
+
+def test_bootstrap_table_rejects_bad_figures_and_shapes():
+    with pytest.raises(ValueError, match="figure"):
+        stats_module.bootstrap_table(np.ones((3, 2)), np.ones(3), [("median", 0)])
+    with pytest.raises(ValueError, match="figure"):
+        stats_module.bootstrap_table(np.ones((3, 2)), np.ones(3), [("diff", "mean", 0, 2)])
+    with pytest.raises(ValueError, match="one row per user"):
+        stats_module.bootstrap_table(np.ones((3, 2)), np.ones(4), [("mean", 0)])
