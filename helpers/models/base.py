@@ -122,7 +122,9 @@ class Recommender:
         """Scores of every item for users unknown to the model -> float32 [n users, n_items], one row per distinct
         user_id of `users` (first-occurrence order; its other columns may hold side features such as
         user_gender). Here: log(1 + training popularity), the most-popular list `recommend` serves cold users;
-        models that embed side features score them from their features."""
+        models that embed side features score them from their features. The scores must depend on those side
+        columns only, never on the id: the protocols score each distinct profile once
+        (`helpers.evaluation.protocols.cold_user_profiles`)."""
         n = len(pd.unique(users["user_id"].astype(str).to_numpy()))
         return torch.from_numpy(np.log1p(self.item_popularity).astype(np.float32))[None].repeat(n, 1)
 

@@ -2,11 +2,19 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 
-from helpers.data import cold_start_split, global_split, make_split, resolve_split, split_summary
+from helpers.data import cold_start_split, global_split, make_split, resolve_split, sampled_candidates, split_summary
 from helpers.data.features import FeatureTable, entity_tokens, feature_table
-from helpers.evaluation import cold_item_ranking, cold_start_table, evaluate_models, full_ranking, user_activity_buckets
+from helpers.evaluation import (
+    cold_item_ranking,
+    cold_start_table,
+    evaluate_models,
+    full_ranking,
+    protocols,
+    user_activity_buckets,
+)
 from helpers.models import CollabNN, MostPopular, load_model
 from helpers.models.baselines import SegmentPopular
 from helpers.training import fit
@@ -131,3 +139,37 @@ def test_activity_buckets_cope_with_single_interaction_users():
     assert user_activity_buckets(df, evaluation=ev)["newcomer"] == "new"
     same = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"]})
     assert list(user_activity_buckets(same).cat.categories) == ["cold"]
+
+
+@pytest.mark.parametrize("model_name", ["popular", "popular_segment"])
+def test_cold_users_scored_once_per_profile_rank_as_when_scored_one_by_one(monkeypatch, model_name):
+    # the profile path (one score vector per distinct side profile, positions counted from its sorted scores)
+    # must give exactly the dense per-user path's positions and lists, ties (equal popularity) included
+    df = single_heavy(n_users=600, seed=4)
+    train, ev = global_split(df, seed=0)
+    ev = pd.concat([ev, ev.head(40).assign(item_id=lambda f: [f"i{(int(i[1:]) + 7) % 40}" for i in f["item_id"]])])
+    ev = ev.drop_duplicates(["user_id", "item_id"])  # some users with several held-out items
+    model = (MostPopular() if model_name == "popular" else SegmentPopular()).fit(train)
+    cold = set(ev["user_id"]) - set(train["user_id"])
+    assert len(cold) > 50 and ev[ev["user_id"].isin(cold)].groupby("user_id").size().max() >= 2
+    fast = full_ranking(model, ev, train, k=5)
+    monkeypatch.setattr(protocols, "PROFILE_MAX", 0)
+    dense = full_ranking(model, ev, train, k=5)
+    np.testing.assert_array_equal(fast.positions, dense.positions)
+    np.testing.assert_array_equal(fast.recommended, dense.recommended)
+    np.testing.assert_array_equal(fast.list_users, dense.list_users)
+    cand = sampled_candidates(train, ev, n_negatives=10, seed=0)
+    side = protocols.user_side(ev)
+    dense_s = protocols.sampled_ranking(model, cand, side=side)
+    monkeypatch.setattr(protocols, "PROFILE_MAX", 4096)
+    np.testing.assert_array_equal(protocols.sampled_ranking(model, cand, side=side).positions, dense_s.positions)
+
+
+def test_profile_positions_hand_computed():
+    table = np.array([[3.0, 1.0, 2.0, 2.0, 0.0]])  # one profile
+    # row 0: items 2 and 3 (tied at 2.0): both behind item 0; pessimistic: the first at 1 + 1 (its tie), ...
+    relevant = sp.csr_matrix(np.array([[0, 0, 1, 1, 0], [0, 1, 0, 0, 0], [1, 0, 0, 0, 1]], dtype=bool))
+    pos = protocols._profile_positions(table, np.zeros(3, dtype=np.int64), relevant)
+    # row 0: others >= 2.0 are {0} -> 1; places 0 and 1 -> 1, 2; row 1: others >= 1.0 are {0, 2, 3} -> 3;
+    # row 2: item 0 first (0 others above), item 4 (0.0): others {1, 2, 3} -> 3, place 1 -> 4
+    np.testing.assert_array_equal(pos, [[1, 2], [3, np.inf], [0, 4]])
