@@ -175,8 +175,7 @@ notebook.cold_start_view(cold_start)
 # %%
 amplification = None
 if has_market_segments(evaluation):
-    lists = notebook.recommendation_lists(result, models)
-    amplification = notebook.amplification_by_model(lists, train, evaluation)
+    amplification = notebook.amplification_by_model(result, models, train, evaluation)
     headline = notebook.headline_model(models)
     figures["evaluation_amplification"] = market_bias_plots.amplification_figure(
         amplification[amplification["model"] == headline], f"({headline}, {DATASET})")

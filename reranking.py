@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Re-ranking: what changes in the lists users get, measured over all users
 #
-# A recommender's top-N candidate list per user is re-ordered by a **re-ranker**, and the top K is judged on accuracy (HR@K, NDCG@K against the held-out interactions, full-ranking protocol) and on what it does to the list: catalogue coverage, intra-list diversity, average popularity, long-tail share, calibration to the user's history (KL) and exposure by user gender x category. Every figure is over **all** evaluation users, with 95% bootstrap intervals; the differences to the base list are paired (same users).
+# A recommender's top-N candidate list per user is re-ordered by a **re-ranker**, and the top K is judged on accuracy (HR@K, NDCG@K against the held-out interactions, full-ranking protocol) and on what it does to the list: catalogue coverage, intra-list diversity, average popularity, long-tail share, calibration to the user's history (KL) and exposure by user gender x category. Every figure is over **all** evaluation users (where most of them are unknown to training, as on a global split of data where most users rate once, over all who have a training history: a re-ranker re-orders a history's candidates; `USERS`, and the first cell says which), with 95% bootstrap intervals; the differences to the base list are paired (same users).
 #
 # Re-rankers (`helpers/rerank/`): history **affinity**, **popularity** blend in both directions, **MMR** diversity, **calibration** (Steck 2018), exposure **fairness** across user groups, and a **two-stage** pipeline (a cheap retriever's top N re-scored by the neural model). Logic lives in `helpers/rerank/`, `helpers/notebooks/reranking.py` and `helpers/plots/rerank.py`; this notebook only calls them. Figures go to `OUTPUT_DIR/figures/`, numbers to `OUTPUT_DIR/metrics.json` under `reranking`.
 
@@ -43,6 +43,7 @@ K = 10  # length of the list that is judged (HR@K, NDCG@K, diversity, ...)
 RERANKERS = [["affinity", 0.5], ["popularity", 0.5], ["popularity", -0.5], ["mmr", 0.5], ["calibration", 0.5], ["fairness", 1.0]]  # [method, weight]: affinity|mmr|calibration|fairness in [0, 1], popularity in [-1, 1] (negative: long tail)
 SWEEPS = {"affinity": [0, 0.25, 0.5, 0.75, 1], "popularity": [-1, -0.5, -0.25, 0, 0.25, 0.5, 1], "mmr": [0, 0.25, 0.5, 0.75, 1], "calibration": [0, 0.25, 0.5, 0.75, 1], "fairness": [0, 0.5, 1]}  # weights per re-ranker for the trade-off plots; {} for none
 MMR_SIMILARITY = "category"  # category (cosine of genre vectors) | embedding (the base model's item embeddings; neural models only)
+USERS = "auto"  # auto (the users with a training history when most evaluation users have none, as on a global split of single-interaction data; else all) | all | warm
 FAIRNESS_ATTRIBUTE = "auto"  # auto (electronics: model_attr, the gender in the product image; else item_category) | item_category | model_attr
 N_BOOT = 1000  # bootstrap resamples for the 95% intervals; smoke tests: 100
 EPOCHS = None  # epochs if BASE_MODEL must be trained here; None: the model's default; smoke tests: 1
@@ -68,8 +69,8 @@ model_source, retriever_source = source_of[BASE_MODEL], source_of[RETRIEVER]
 fair_col = ("model_attr" if DATASET == "electronics" else "item_category") if FAIRNESS_ATTRIBUTE == "auto" else FAIRNESS_ATTRIBUTE
 context = rerank.build_context(train, items=items, users=users, fair_col=fair_col,
                                embeddings=item_embeddings(model))
-eval_users = evaluation["user_id"].astype(str).unique()
-print(f"split: {source}\n  {len(train):,} train / {len(evaluation):,} evaluation rows, {len(eval_users):,} evaluation users")
+eval_users, users_sentence = notebook.rerank_users(train, evaluation, USERS)
+print(f"split: {source}\n  {len(train):,} train / {len(evaluation):,} evaluation rows; measured over {users_sentence}")
 print(f"base model {BASE_MODEL}: {model_source}\nretriever {RETRIEVER}: {retriever_source}")
 print(f"catalogue {context.n_items:,} items, {len(context.categories)} categories; fairness attribute: {fair_col}")
 

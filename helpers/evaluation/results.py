@@ -306,8 +306,9 @@ def metrics_over_k(result: EvaluationResult, ks=range(1, 21), metrics=("hr", "nd
         if protocol not in protocols:
             continue
         keys = [(k, metric) for k in ks for metric in metrics]
-        columns = np.column_stack([ranking_metrics(ranking.positions, k, ranking.n_relevant)[metric]
-                                   for k, metric in keys]) if len(ranking.user_ids) else np.zeros((0, len(keys)))
+        by_k = {k: ranking_metrics(ranking.positions, k, ranking.n_relevant) for k in ks}  # every metric of one k at once
+        columns = np.column_stack([by_k[k][metric] for k, metric in keys]) if len(ranking.user_ids) \
+            else np.zeros((0, len(keys)))
         if ci and len(ranking.user_ids):
             labels, inverse = np.unique(np.asarray(ranking.user_ids).astype(str), return_inverse=True)
             sums = np.column_stack([np.bincount(inverse, weights=col, minlength=len(labels)) for col in columns.T])

@@ -11,6 +11,31 @@ import pandas as pd
 from helpers import rerank
 from helpers.rerank.experiments import MEASURES, TARGET, target_key
 
+USER_SETS = ("auto", "all", "warm")
+
+# Above this share of evaluation users unknown to training (Electronics' global split: 86%), "auto" measures the
+# re-rankers on the users with a training history: a re-ranker re-orders a history's candidates, and every cold user
+# of a profile gets the same popularity list (their figures are evaluation.ipynb's cold-start slice).
+COLD_SHARE_FOR_WARM_ONLY = 0.5
+
+
+def rerank_users(train: pd.DataFrame, evaluation: pd.DataFrame, which: str = "auto") -> tuple[np.ndarray, str]:
+    """(the evaluation users the experiments measure, a sentence saying which and why). which: "all" | "warm"
+    (those with training interactions) | "auto" (warm when more than COLD_SHARE_FOR_WARM_ONLY of the evaluation
+    users are unknown to training, else all)."""
+    if which not in USER_SETS:
+        raise ValueError(f"USERS={which!r}; choose one of {USER_SETS}")
+    users = pd.unique(evaluation["user_id"].astype(str).to_numpy())
+    warm = pd.Index(users).isin(set(train["user_id"].astype(str)))
+    n_cold = int((~warm).sum())
+    if which == "auto":
+        which = "warm" if len(users) and n_cold / len(users) > COLD_SHARE_FOR_WARM_ONLY else "all"
+    if which == "all" or n_cold == 0:
+        return users, f"all {len(users):,} evaluation users"
+    return users[warm], (f"the {int(warm.sum()):,} evaluation users with a training history, of {len(users):,} (the other "
+                         f"{n_cold:,}, {n_cold / len(users):.0%}, are unknown to training: every cold user of a side "
+                         "profile gets the same popularity list; evaluation.ipynb reports them as its cold-user slice)")
+
 
 def check_rerankers(variants, sweeps: dict) -> list[tuple[str, float]]:
     """Validate the notebook's RERANKERS ([method, weight] pairs) and SWEEPS ({method: weights});

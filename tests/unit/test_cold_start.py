@@ -17,6 +17,7 @@ from helpers.evaluation import (
 )
 from helpers.models import CollabNN, MostPopular, load_model
 from helpers.models.baselines import SegmentPopular
+from helpers.notebooks.reranking import rerank_users
 from helpers.training import fit
 
 
@@ -173,3 +174,18 @@ def test_profile_positions_hand_computed():
     # row 0: others >= 2.0 are {0} -> 1; places 0 and 1 -> 1, 2; row 1: others >= 1.0 are {0, 2, 3} -> 3;
     # row 2: item 0 first (0 others above), item 4 (0.0): others {1, 2, 3} -> 3, place 1 -> 4
     np.testing.assert_array_equal(pos, [[1, 2], [3, np.inf], [0, 4]])
+
+
+def test_reranking_measures_warm_users_where_most_are_cold():
+    df = single_heavy(seed=2)
+    train, ev = global_split(df, seed=0)
+    users, sentence = rerank_users(train, ev, "auto")
+    known = set(train["user_id"])
+    n_cold = len(set(ev["user_id"]) - known)
+    assert n_cold / ev["user_id"].nunique() > 0.5 and set(users) <= known
+    assert len(users) == ev["user_id"].nunique() - n_cold and f"{n_cold:,}" in sentence
+    assert len(rerank_users(train, ev, "all")[0]) == ev["user_id"].nunique()
+    warm_train, warm_ev = make_split(df, "random", seed=0)  # per-user split: every evaluation user is warm
+    assert rerank_users(warm_train, warm_ev, "auto")[1].startswith("all ")
+    with pytest.raises(ValueError, match="USERS='cold'"):
+        rerank_users(train, ev, "cold")
