@@ -73,3 +73,10 @@ SEED ?= 0
 .PHONY: electronics-standin
 electronics-standin: setup
 	$(PY) -m helpers.data.synthetic --out data/raw/df_electronics.csv --scale $(SCALE) --seed $(SEED)
+
+# Electronics at full size, timed and its memory measured (benchmarks/full_size.py): writes the full-size stand-in to
+# data/raw/df_electronics.csv when missing, runs the pipeline as `make run DATASET=electronics` does into
+# scratch/full_size, results to reports/benchmarks.json ("full_size") and benchmarks/logs/full_size.md.
+.PHONY: benchmark-full-size
+benchmark-full-size: setup
+	$(PY) benchmarks/full_size.py

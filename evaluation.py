@@ -128,7 +128,7 @@ if len(over_k):
 
 # %%
 activity = user_activity_buckets(train, evaluation=evaluation)
-print(notebook.activity_sentence(activity))
+print(notebook.activity_sentence(activity, evaluation))
 by_activity = metrics_by_group(result, activity, metrics=("hr", "ndcg"), group_name="activity")
 if len(by_activity):
     figures["evaluation_by_activity"] = evaluation_plots.plot_metrics_by_group(by_activity, "activity")

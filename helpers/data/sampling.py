@@ -57,43 +57,53 @@ def sampled_candidates(train: pd.DataFrame, evaluation: pd.DataFrame, n_negative
     against negatives they never touched, like anyone's); the count is in `attrs["dropped_unknown"]`.
     """
     items = np.unique(train["item_id"].astype(str).to_numpy())
-    train_users = np.unique(train["user_id"].astype(str).to_numpy())
     ev = evaluation[["user_id", "item_id"]].astype(str)
     known = encode_ids(ev["item_id"], items) >= 0
     if not cold_users:
-        known &= encode_ids(ev["user_id"], train_users) >= 0
-    users = np.unique(np.concatenate([train_users, ev["user_id"].to_numpy()[known]]))
+        known &= ev["user_id"].isin(set(train["user_id"].astype(str))).to_numpy()
     ev = ev[known].reset_index(drop=True)
     n_items = len(items)
     if n_negatives > n_items - 1:
         raise ValueError(f"n_negatives={n_negatives} but only {n_items} training items; lower n_negatives")
-    # every item each user touched, as a sorted set of (user, item) codes
-    both = pd.concat([train[["user_id", "item_id"]].astype(str), ev])
+    # every item each evaluation user touched (train and evaluation), as a sorted set of (user, item) codes; the
+    # training rows of other users never meet a negative (Electronics: 100,000 of 1,034,363 rows are read)
+    users = np.unique(ev["user_id"].to_numpy())
+    tr = train[["user_id", "item_id"]].astype(str)
+    both = pd.concat([tr[tr["user_id"].isin(set(users))], ev])
     u_all = encode_ids(both["user_id"], users)
     i_all = encode_ids(both["item_id"], items)
-    ok = i_all >= 0
+    ok = (i_all >= 0) & (u_all >= 0)
     touched = np.unique(u_all[ok] * n_items + i_all[ok])
     rng = np.random.default_rng(seed)
     u = encode_ids(ev["user_id"], users)
     negs = rng.integers(0, n_items, size=(len(ev), n_negatives))
-    # resample collisions (seen items or duplicates within a row) until none is left; vectorised
+    # resample collisions (seen items or duplicates within a row) until none is left; vectorised, and after the
+    # first pass only the rows that had one are checked again (the same draws as checking every row each pass)
+    rows = np.arange(len(ev))
     for _ in range(1000):
-        bad = np.isin(u[:, None] * n_items + negs, touched)
-        s = np.sort(negs, axis=1)
+        sub = negs[rows]
+        codes = u[rows, None] * n_items + sub
+        at = np.minimum(np.searchsorted(touched, codes), max(len(touched) - 1, 0))
+        bad = touched[at] == codes if len(touched) else np.zeros(sub.shape, dtype=bool)
+        s = np.sort(sub, axis=1)
         dup_sorted = np.zeros_like(bad)
         dup_sorted[:, 1:] = s[:, 1:] == s[:, :-1]
         if dup_sorted.any():
-            order = np.argsort(negs, axis=1, kind="stable")
+            order = np.argsort(sub, axis=1, kind="stable")
             dup = np.zeros_like(bad)
             np.put_along_axis(dup, order, dup_sorted, axis=1)
             bad |= dup
         if not bad.any():
             break
-        negs[bad] = rng.integers(0, n_items, size=int(bad.sum()))
+        sub[bad] = rng.integers(0, n_items, size=int(bad.sum()))
+        negs[rows] = sub
+        rows = rows[bad.any(axis=1)]
     else:
         raise ValueError("could not draw enough unseen negatives; some users have seen almost every item")
     out = ev.copy()
-    out["negatives"] = list(items[negs])
+    # rows of one object array of the vocabulary's str objects: 8 bytes a negative, not a fixed-width copy of each id
+    # (Electronics: 258,591 rows x 99 negatives, 0.2 GB instead of 1 GB)
+    out["negatives"] = list(items.astype(object)[negs])
     out.attrs["dropped_unknown"] = int((~known).sum())
     out.attrs["seed"] = seed
     return out

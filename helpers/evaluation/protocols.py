@@ -148,10 +148,16 @@ def candidate_item_codes(candidates: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
     Computed once and shared by every model (string look-ups of 100 x n_rows ids are the slow part)."""
     if len(candidates) == 0:
         return np.array([], dtype=str), np.zeros((0, 1), dtype=np.int64)
-    negs = np.stack(candidates["negatives"].to_numpy()).astype(str)
-    ids = np.concatenate([candidates["item_id"].astype(str).to_numpy()[:, None], negs], axis=1)
+    negs = np.stack(candidates["negatives"].to_numpy())
+    # hashed as they are (sampled_candidates' str objects, 8 bytes each): a fixed-width str copy of 25 million ids
+    # is a gigabyte; only the vocabulary is turned into str
+    ids = np.concatenate([candidates["item_id"].to_numpy(dtype=object)[:, None], negs.astype(object, copy=False)], axis=1)
     codes, vocabulary = pd.factorize(ids.ravel())  # hashing: seconds faster than np.unique's sort here
-    return np.asarray(vocabulary, dtype=str), codes.reshape(ids.shape).astype(np.int64)
+    vocabulary = np.asarray(vocabulary, dtype=object).astype(str)
+    if len(np.unique(vocabulary)) < len(vocabulary):  # ids of several types that read the same (1 and "1")
+        codes, vocabulary = pd.factorize(vocabulary[codes])
+        vocabulary = np.asarray(vocabulary, dtype=str)
+    return vocabulary, codes.reshape(ids.shape).astype(np.int64)
 
 
 def sampled_ranking(model: Recommender, candidates: pd.DataFrame, unknown_rows: pd.DataFrame | None = None,

@@ -166,12 +166,16 @@ def split_protocols_sentence(train: pd.DataFrame, evaluation: pd.DataFrame) -> s
             f"{s['evaluation_items']:,} items of which {s['evaluation_items_cold']:,} are unknown. {s['protocols']}.")
 
 
-def activity_sentence(activity: pd.Series) -> str:
-    """The activity buckets' cuts and sizes, in words."""
+def activity_sentence(activity: pd.Series, evaluation: pd.DataFrame | None = None) -> str:
+    """The activity buckets' cuts and sizes, in words: evaluation users per bucket (all bucketed users without
+    `evaluation`)."""
     a, b = activity.attrs["edges"]
-    sizes = activity.value_counts().reindex(activity.cat.categories)
+    if evaluation is not None:
+        activity = activity.reindex(pd.unique(evaluation["user_id"].astype(str).to_numpy())).dropna()
+    sizes = activity.value_counts().reindex(activity.cat.categories).fillna(0)
     rule = {"new": "0 (unknown to training)", "cold": f"<= {a}", "medium": f"{a + 1} to {b}", "heavy": f"> {b}"}
-    return "training interactions per user: " + "; ".join(f"{c} {rule[c]} ({int(n):,} users)" for c, n in sizes.items())
+    who = "evaluation users by their training interactions" if evaluation is not None else "training interactions per user"
+    return f"{who}: " + "; ".join(f"{c} {rule[c]} ({int(n):,} users)" for c, n in sizes.items())
 
 
 # Above this many evaluation users (Electronics' global split: 250,790), the notebook's statistics are cut to what

@@ -17,6 +17,7 @@ from helpers.evaluation import (
 )
 from helpers.models import CollabNN, MostPopular, load_model
 from helpers.models.baselines import SegmentPopular
+from helpers.notebooks.evaluation import activity_sentence
 from helpers.notebooks.reranking import rerank_users
 from helpers.training import fit
 
@@ -189,3 +190,13 @@ def test_reranking_measures_warm_users_where_most_are_cold():
     assert rerank_users(warm_train, warm_ev, "auto")[1].startswith("all ")
     with pytest.raises(ValueError, match="USERS='cold'"):
         rerank_users(train, ev, "cold")
+
+
+def test_activity_sentence_counts_evaluation_users_per_bucket():
+    train = pd.DataFrame({"user_id": ["a", "b", "b", "c", "c", "c", "d"], "item_id": list("xyzxyzx")})
+    ev = pd.DataFrame({"user_id": ["a", "c", "e", "e"], "item_id": ["y", "w", "x", "y"]})
+    activity = user_activity_buckets(train, edges=(1, 2), evaluation=ev)
+    # evaluation users: e (new), a (1: cold), c (3: heavy); training-only users b and d are not counted
+    assert activity_sentence(activity, ev) == ("evaluation users by their training interactions: new 0 (unknown to "
+                                               "training) (1 users); cold <= 1 (1 users); medium 2 to 2 (0 users); "
+                                               "heavy > 2 (1 users)")
