@@ -27,7 +27,7 @@ import torch
 
 from helpers.data.interactions import encode_ids
 from helpers.models.base import Recommender
-from helpers.models.item_item import ease_weights, history_pair_scores
+from helpers.models.item_item import ease_weights, history_pair_scores, history_row_sums
 from helpers.models.registry import register
 
 BASELINES = ["popular", "popular_segment", "itemknn", "ease", "bias"]
@@ -246,7 +246,7 @@ class EASE(Recommender):
 
     def score_users(self, users):
         # sparse user rows @ dense weights: cost nnz(rows) x n_items, not len(users) x n_items^2
-        return torch.from_numpy(np.asarray(_user_rows(self, users) @ self._weights.numpy(), dtype=np.float32))
+        return history_row_sums(_user_rows(self, users), self._weights).float()
 
     def score_pairs(self, users, items):
         """Scores of (user, item) pairs. Few pairs per user (the sampled protocol on a large catalogue):

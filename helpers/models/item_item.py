@@ -46,6 +46,19 @@ def ease_weights(seen: sp.csr_matrix, lambda_: float, items: np.ndarray | None =
     return weights
 
 
+def history_row_sums(rows: sp.spmatrix, weights: torch.Tensor) -> torch.Tensor:
+    """rows @ weights as float32 [len(rows), weights.shape[1]]: for each user, the weight rows of their history
+    items, times the rows' values, summed (gathered and added: cost history items x columns). Why not scipy's
+    sparse @ dense: it copied the whole dense matrix at every call (Electronics, 9,560 items, the 34,574 warm
+    evaluation users in batches of 1,024: 24 s, against 4 s here)."""
+    x = sp.csr_matrix(rows)
+    user_of = torch.from_numpy(np.repeat(np.arange(x.shape[0]), np.diff(x.indptr)))
+    gathered = weights.index_select(0, torch.from_numpy(x.indices.astype(np.int64)))
+    if not np.all(x.data == 1):
+        gathered = gathered * torch.from_numpy(x.data.astype(np.float32))[:, None]
+    return torch.zeros(x.shape[0], weights.shape[1], dtype=weights.dtype).index_add_(0, user_of, gathered)
+
+
 def history_pair_scores(seen: sp.csr_matrix, users, items, weights: torch.Tensor, positions: np.ndarray | None = None,
                         chunk: int = 50_000) -> np.ndarray:
     """Per (user, item) pair, the sum of W[j, item] over the user's training items j (`seen` rows): the
@@ -106,13 +119,7 @@ class ItemItemBranch:
     def user_scores(self, rows: sp.csr_matrix) -> torch.Tensor:
         """[len(rows), n_items] float32 scores of the users whose training rows are `rows` (scaled)."""
         out = torch.zeros(rows.shape[0], self.n_items)
-        x = rows[:, self.items].tocsr()
-        # the sum of the weight rows of each user's items, gathered (cost: history items x covered items); scipy's
-        # sparse @ dense copied the whole dense matrix at every call (1 s per batch at 9,560 items)
-        user_of = torch.from_numpy(np.repeat(np.arange(x.shape[0]), np.diff(x.indptr)))
-        summed = torch.zeros(x.shape[0], len(self.items)).index_add_(
-            0, user_of, self.weights.index_select(0, torch.from_numpy(x.indices.astype(np.int64))))
-        out[:, torch.from_numpy(self.items)] = summed
+        out[:, torch.from_numpy(self.items)] = history_row_sums(rows[:, self.items], self.weights)
         return out * self.scale
 
     def pair_scores(self, seen: sp.csr_matrix, users, items) -> np.ndarray:

@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from scipy import stats
 from scipy.stats import binom, norm
@@ -14,6 +15,7 @@ from helpers.evaluation.protocols import full_ranking, sampled_ranking, unknown_
 from helpers.evaluation.results import evaluate_models, metrics_over_k, paired_comparisons
 from helpers.evaluation.stats import bootstrap_ci, paired_comparison, sign_flip_p_value
 from helpers.models import EASE, BiasBaseline, ItemKNN, MostPopular, Recommender, model_class
+from helpers.models.item_item import history_row_sums
 from helpers.notebooks.evaluation import check_parameters, report_values
 from helpers.notebooks.inputs import user_genders
 from helpers.notebooks.models import load_or_train
@@ -383,3 +385,13 @@ def test_bootstrap_table_rejects_bad_figures_and_shapes():
         stats_module.bootstrap_table(np.ones((3, 2)), np.ones(3), [("diff", "mean", 0, 2)])
     with pytest.raises(ValueError, match="one row per user"):
         stats_module.bootstrap_table(np.ones((3, 2)), np.ones(4), [("mean", 0)])
+
+
+def test_history_row_sums_is_the_sparse_product():
+    rng = np.random.default_rng(0)
+    rows = sp.random(30, 12, density=0.2, random_state=1, format="csr", dtype=np.float32)
+    binary = (rows != 0).astype(np.float32)
+    weights = torch.from_numpy(rng.normal(size=(12, 7)).astype(np.float32))
+    for x in (rows, binary):
+        np.testing.assert_allclose(history_row_sums(x, weights).numpy(), x @ weights.numpy(), rtol=1e-5, atol=1e-6)
+    assert history_row_sums(sp.csr_matrix((0, 12), dtype=np.float32), weights).shape == (0, 7)
