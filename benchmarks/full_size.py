@@ -9,8 +9,11 @@ missing; an existing file (the real download included) is used as it is. The pip
 `make run DATASET=electronics` does (`python -m helpers.pipeline --dataset electronics[:PATH]`), into
 --out-dir (its reports/, data/ and model/ there, so the committed reports stay as they are), while the
 resident memory of the pipeline and of every process under it (the notebook kernels) is sampled twice a
-second. The peak is the largest sum over that process tree (an upper bound: pages two processes share count
-twice). Per-notebook seconds are the pipeline's own record (metrics.json "pipeline"); the model files' sizes
+second. Three peaks are recorded: the proportional set size summed over that process tree (PSS: a page shared
+by several processes, such as torch's libraries mapped by the pipeline and by each kernel, counted once, split
+between them; the memory the job takes from the machine, and the headline), the resident set size summed
+over the tree (an upper bound: shared pages count once per process) and the largest single process's RSS
+(what `/usr/bin/time` reports as its maximum resident set size). Per-notebook seconds are the pipeline's own record (metrics.json "pipeline"); the model files' sizes
 are listed. Results, with provenance (commit, clean tree or not, date, machine, load average), go to
 reports/benchmarks.json under "full_size" and to benchmarks/logs/full_size.md.
 """
@@ -40,7 +43,8 @@ TARGETS = {"wall_s": 20 * 60, "peak_gb": 6.0}  # the issue's bounds on 2 cores a
 
 
 class TreeMemory(threading.Thread):
-    """Samples the summed resident memory of a process and all its descendants every `interval` seconds."""
+    """Samples the memory of a process and all its descendants every `interval` seconds: (seconds, PSS sum, RSS
+    sum, largest RSS), in GB (1e9 bytes)."""
 
     def __init__(self, pid: int, interval: float = 0.5):
         super().__init__(daemon=True)
@@ -53,19 +57,21 @@ class TreeMemory(threading.Thread):
                 procs = [self.root, *self.root.children(recursive=True)]
             except psutil.Error:
                 break
-            rss = 0
+            pss, rss = 0, []
             for proc in procs:
                 try:
-                    rss += proc.memory_info().rss
+                    info = proc.memory_full_info()  # /proc/PID/smaps_rollup
+                    pss, rss = pss + info.pss, rss + [info.rss]
                 except psutil.Error:
                     pass
-            self.samples.append((round(time.time() - start, 1), rss / 1e9))
+            self.samples.append((round(time.time() - start, 1), round(pss / 1e9, 3), round(sum(rss) / 1e9, 3),
+                                 round(max(rss, default=0) / 1e9, 3)))
             self.done.wait(self.interval)
 
-    def peak(self) -> tuple[float, float]:
-        """(peak GB, seconds after the start when it was reached)."""
-        t, gb = max(self.samples, key=lambda s: s[1]) if self.samples else (0.0, 0.0)
-        return round(gb, 3), t
+    def peak(self, column: int) -> tuple[float, float]:
+        """(peak GB of a column: 1 PSS sum, 2 RSS sum, 3 largest RSS; seconds after the start when reached)."""
+        best = max(self.samples, key=lambda s: s[column]) if self.samples else (0.0, 0.0, 0.0, 0.0)
+        return best[column], best[0]
 
 
 def run(data: Path, out_dir: Path) -> dict:
@@ -82,14 +88,17 @@ def run(data: Path, out_dir: Path) -> dict:
     wall = round(time.time() - start, 1)
     metrics_path = out_dir / "reports" / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    peak_gb, peak_at = watch.peak()
+    peak_gb, peak_at = watch.peak(1)
+    peak_rss_sum, _ = watch.peak(2)
+    peak_process, _ = watch.peak(3)
     models = sorted((out_dir / "model").glob("*.pth"))
     return {"command": " ".join(["python", *cmd[1:]]), "data": str(data), "returncode": rc, "wall_s": wall,
-            "peak_gb": peak_gb, "peak_at_s": peak_at, "targets": TARGETS,
+            "peak_gb": peak_gb, "peak_at_s": peak_at, "peak_rss_sum_gb": peak_rss_sum,
+            "peak_process_rss_gb": peak_process, "targets": TARGETS,
             "within_targets": rc == 0 and wall < TARGETS["wall_s"] and peak_gb < TARGETS["peak_gb"],
             "notebooks": metrics.get("pipeline", {}).get("notebooks", []), "split": metrics.get("split", {}),
             "model_files_mb": {p.name: round(p.stat().st_size / 1e6, 1) for p in models},
-            "memory_timeline": watch.samples[::10]}
+            "memory_timeline": watch.samples[::10]}  # (s, PSS, RSS sum, largest RSS)
 
 
 def markdown(r: dict) -> str:
@@ -100,7 +109,9 @@ def markdown(r: dict) -> str:
              f"{m['loadavg_start']}.", "", f"`{r['command']}` on {r['data']}:", "",
              f"- exit status {r['returncode']}; wall time **{r['wall_s'] / 60:.1f} min** (target < "
              f"{r['targets']['wall_s'] / 60:.0f}); peak memory of the process tree **{r['peak_gb']:.2f} GB** "
-             f"(target < {r['targets']['peak_gb']:.0f}), {r['peak_at_s']:.0f} s after the start",
+             f"(PSS; target < {r['targets']['peak_gb']:.0f}), {r['peak_at_s']:.0f} s after the start; summed RSS "
+             f"{r['peak_rss_sum_gb']:.2f} GB (shared pages once per process), largest process "
+             f"{r['peak_process_rss_gb']:.2f} GB",
              f"- split: {r['split'].get('split', '?')}, {r['split'].get('evaluation_share', float('nan')):.1%} of the rows in "
              f"evaluation, {r['split'].get('evaluation_users_cold', 0):,} of {r['split'].get('evaluation_users', 0):,} "
              "evaluation users unknown to training", "", "| notebook | seconds |", "|---|---|"]

@@ -28,14 +28,16 @@ NOTEBOOKS = ["EDA.ipynb", "training.ipynb", "evaluation.ipynb", "reranking.ipynb
 
 # Parameters a dataset gets unless the command line sets them (`-p NAME VALUE` wins). Electronics at full size
 # (1.29M ratings, 1.16M users) on 2 cores: the models that run in the time budget (the closed-form baselines, the
-# bias baseline and the default; the other neural models cost minutes each there and can be asked for by name),
+# bias baseline, the default and its side-feature variant, which scores cold users from their gender and items
+# from category, brand and product-image segment; the other neural models cost minutes each there and can be
+# asked for by name),
 # 3 epochs at most for the neural default (its validation NDCG@10 at 3 and 6 epochs on the 0.2-scale stand-in:
 # 0.1425 and 0.1444, for half the time; benchmarks/logs/electronics_scale.md), and three weights per re-ranker in
 # the trade-off sweeps (five for popularity, both directions) instead of five to seven: each point re-ranks the
 # 34,574 warm users' 100 candidates (about 6 s on 2 cores).
 ELECTRONICS_PARAMETERS = {
-    "OTHER_MODELS": ["popular", "popular_segment", "itemknn", "ease", "bias"],
-    "MODELS": ["popular", "popular_segment", "itemknn", "ease", "collabnn"],
+    "OTHER_MODELS": ["popular", "popular_segment", "itemknn", "ease", "bias", "collabnn_features"],
+    "MODELS": ["popular", "popular_segment", "itemknn", "ease", "collabnn", "collabnn_features"],
     "PROTOCOLS": ["sampled", "full"],
     "EPOCHS": 3,
     "SWEEPS": {"affinity": [0, 0.5, 1], "popularity": [-1, -0.5, 0, 0.5, 1], "mmr": [0, 0.5, 1],
