@@ -30,7 +30,7 @@ def test_pipeline_on_the_electronics_format(tmp_path):
     assert all(s.startswith("loaded") for s in sources.values()), sources
     slices = metrics["evaluation"]["by_slice"]["full"]
     assert {"warm users", "cold users"} <= set(slices)
-    assert {"popular", "popular_segment", "collabnn"} <= set(slices["cold users"])
+    assert {"popular", "popular_segment", "collabnn", "collabnn_features"} <= set(slices["cold users"])
     # marketing bias: the study's table in the EDA, the amplification of the recommendations in the evaluation
     bias = metrics["eda"]["market_bias"]
     assert bias["chi2_test"]["p_value"] < 0.05
