@@ -93,8 +93,10 @@ def _per_row_frame(pieces: list[dict], frame) -> pd.DataFrame:
     columns = {}
     for col in ("model", "protocol", "metric", "k", "user_id", "value"):
         joined = np.concatenate([piece.pop(col) for piece in pieces]) if pieces else np.zeros(0)
-        codes = joined if joined.dtype.kind in "iu" else joined.astype(np.int64)  # only empty pieces are float
-        columns[col] = pd.Categorical.from_codes(codes, categories=categories[col]) if col in categories else joined
+        if col in categories:
+            codes = joined if joined.dtype.kind in "iu" else joined.astype(np.int64)  # no pieces: an empty float array
+            joined = pd.Categorical.from_codes(codes, categories=categories[col])
+        columns[col] = joined
     pieces.clear()
     return pd.DataFrame(columns)
 
