@@ -154,7 +154,7 @@ else:
 # %% [markdown]
 # ## Warm users, cold users and cold items
 #
-# On data where most users have a single interaction, a global 80:20 split leaves most evaluation users unknown to training (cold), and some evaluation items too. Each model scores a cold user with its cold-start path: the most popular items for the baselines and for models without side features, the user's features (gender, age, occupation where the data has them) for a CollabNN with `features=True`; `popular_segment` (the most popular items among users of the same gender) is the floor a feature model has to clear. Cold items (nobody had them in training) are ranked among all the evaluation's cold items, for the users who had them: only models that score items from their features (category, brand, product-image segment, year) can place them, against the popularity of the item's category within the user's segment. The sentence under the table is written from its numbers.
+# On data where most users have a single interaction, a global 80:20 split leaves most evaluation users unknown to training (cold), and some evaluation items too. Each model scores a cold user with its cold-start path: the most popular items for the baselines and for models without side features, the user's features (gender, age, occupation where the data has them) for a CollabNN with `features=True`; `popular_segment` (the most popular items among users of the same gender) is the floor a feature model has to clear. Cold items (nobody had them in training) are ranked among all the evaluation's cold items, for the users who had them: only models that score items from their features (category, brand, product-image segment, year) can place them, against the popularity of the item's category within the user's segment. The sentences under the table (one for the default, one for each model with side features) are written from its numbers.
 
 # %%
 print(notebook.split_protocols_sentence(train, evaluation))
@@ -164,7 +164,7 @@ if len(cold_start):
         cold_start[cold_start["metric"] == "ndcg"], "slice")
     save_figure(figures["evaluation_cold_start"], "evaluation_cold_start", OUTPUT_DIR)
     plt.show()
-    print(notebook.cold_start_sentence(cold_start, model=notebook.headline_model(models)))
+    print(notebook.cold_start_paragraph(cold_start, models))
 notebook.cold_start_view(cold_start)
 
 # %% [markdown]

@@ -158,6 +158,19 @@ def headline_model(models: dict) -> str:
     return "collabnn" if "collabnn" in models else next(iter(models))
 
 
+def cold_start_models(models: dict) -> list[str]:
+    """The models the cold-start prose speaks of: the headline model, then every other evaluated model that scores
+    cold users and items from their side features (config `features=True`, e.g. collabnn_features)."""
+    head = headline_model(models)
+    return [head] + [name for name, model in models.items()
+                     if name != head and getattr(model, "config", {}).get("features")]
+
+
+def cold_start_paragraph(table: pd.DataFrame, models: dict, **kwargs) -> str:
+    """`cold_start_sentence` for each of `cold_start_models`, one line per model."""
+    return "\n".join(cold_start_sentence(table, model=name, **kwargs) for name in cold_start_models(models))
+
+
 def split_protocols_sentence(train: pd.DataFrame, evaluation: pd.DataFrame) -> str:
     """The split's share, its cold users and items, and which protocol suits which rows, in words."""
     s = split_summary(train, evaluation)

@@ -17,7 +17,7 @@ from helpers.evaluation import (
 )
 from helpers.models import CollabNN, MostPopular, load_model
 from helpers.models.baselines import SegmentPopular
-from helpers.notebooks.evaluation import activity_sentence
+from helpers.notebooks.evaluation import activity_sentence, cold_start_models, cold_start_paragraph
 from helpers.notebooks.reranking import rerank_users
 from helpers.training import fit
 
@@ -200,3 +200,21 @@ def test_activity_sentence_counts_evaluation_users_per_bucket():
     assert activity_sentence(activity, ev) == ("evaluation users by their training interactions: new 0 (unknown to "
                                                "training) (1 users); cold <= 1 (1 users); medium 2 to 2 (0 users); "
                                                "heavy > 2 (1 users)")
+
+
+def test_cold_start_paragraph_speaks_of_the_default_and_every_feature_model():
+    models = {"popular": MostPopular(), "popular_segment": SegmentPopular(), "collabnn": CollabNN(),
+              "collabnn_features": CollabNN(features=True)}
+    assert cold_start_models(models) == ["collabnn", "collabnn_features"]
+    assert cold_start_models({"popular": MostPopular(), "ease": MostPopular()}) == ["popular"]
+    rows = [("collabnn", "warm users", 0.30, 0.28, 0.32), ("collabnn_features", "warm users", 0.31, 0.29, 0.33),
+            ("popular", "warm users", 0.20, 0.19, 0.21), ("popular_segment", "warm users", 0.22, 0.21, 0.23),
+            ("collabnn", "cold users", 0.10, 0.09, 0.11), ("collabnn_features", "cold users", 0.14, 0.13, 0.15),
+            ("popular", "cold users", 0.10, 0.09, 0.11), ("popular_segment", "cold users", 0.12, 0.115, 0.125)]
+    table = pd.DataFrame([{"model": m, "protocol": "full", "metric": "ndcg", "k": 10, "slice": s, "value": v,
+                           "ci_low": lo, "ci_high": hi, "n_users": 100} for m, s, v, lo, hi in rows])
+    lines = cold_start_paragraph(table, models).split("\n")
+    assert len(lines) == 2 and lines[0].startswith("warm users (100 users): collabnn NDCG@10")
+    assert "against popular_segment" in lines[0] and "(1.36x; above it, the intervals apart)" in lines[0]
+    assert "cold users (100 users): collabnn NDCG@10" in lines[0] and "(0.83x; below it, the intervals apart)" in lines[0]
+    assert lines[1].startswith("warm users (100 users): collabnn_features") and "(1.17x; above it" in lines[1]
