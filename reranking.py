@@ -114,7 +114,8 @@ notebook.results_table(two_stage)
 # Each line starts at the base list (black star, weight 0) and follows one re-ranker as its weight grows; labels give the weight. A line that moves right while staying level buys diversity (or long-tail exposure) for free; a steep drop is accuracy paid for it. Small weights often cost nothing, the last steps are expensive.
 
 # %%
-sweeps = experiments.sweep(candidates, context, evaluation, SWEEPS, K, MMR_SIMILARITY) if SWEEPS else None
+sweeps = (experiments.sweep(candidates, context, evaluation, SWEEPS, K, MMR_SIMILARITY, lists=lists, per_user=per_user,
+                           base_label=BASE_MODEL) if SWEEPS else None)
 if sweeps is not None:
     figures["tradeoff_diversity"] = rerank_plots.tradeoff_figure(sweeps, x="ild", y="ndcg")
     figures["tradeoff_long_tail"] = rerank_plots.tradeoff_figure(sweeps, x="long_tail_share", y="ndcg")

@@ -78,14 +78,27 @@ def run_variants(candidates: pd.DataFrame, context, evaluation: pd.DataFrame, va
 
 
 def sweep(candidates: pd.DataFrame, context, evaluation: pd.DataFrame, sweeps: dict, k: int = 10,
-          mmr_similarity: str = "category") -> pd.DataFrame:
+          mmr_similarity: str = "category", lists: dict | None = None, per_user: dict | None = None,
+          base_label: str = "base") -> pd.DataFrame:
     """Mean measures (no intervals) for every method and weight of `sweeps` ({method: [weights]});
-    long format, one row per (method, weight); weight 0 is the base list."""
+    long format, one row per (method, weight).
+
+    Weight 0 is the base list (every re-ranker leaves the candidates' order unchanged at 0:
+    test_weight_zero_leaves_the_order_unchanged in tests/unit/test_rerank.py checks it for each), so it is measured once, on `candidates`. `lists` and
+    `per_user` (what `run_variants` returned, for the same candidates, k, mmr_similarity and base_label) are reused for the
+    (method, weight) they already hold, keyed by `variant_label`; the others are re-ranked here."""
+    lists, per_user = dict(lists or {}), dict(per_user or {})
     rows = []
     for method, weights in sweeps.items():
         for w in weights:
-            out = rerankers.rerank(candidates, context, method, w, **_params(method, k, mmr_similarity))
-            m = measures.list_measures(out, context, evaluation, k)
+            label = base_label if w == 0 else variant_label(method, w)
+            out = candidates if w == 0 else lists.get(label)
+            if out is None:
+                out = rerankers.rerank(candidates, context, method, w, **_params(method, k, mmr_similarity))
+                lists[label] = out
+            if label not in per_user:
+                per_user[label] = measures.list_measures(out, context, evaluation, k)
+            m = per_user[label]
             row = {"method": method, "weight": float(w), **m[measures.PER_USER_MEASURES].mean().to_dict()}
             row["coverage"] = float(out.loc[out["rank"] <= k, "item_id"].nunique() / context.n_items)
             row["amplification"] = measures.stereotype_amplification(measures.exposure_by_group(out, context, k))

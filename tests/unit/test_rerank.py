@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from helpers import rerank
+from helpers.rerank import experiments
 from helpers.evaluation.stats import bootstrap_mean_ci
 from helpers.models import Recommender
 
@@ -323,3 +324,23 @@ def test_ml100k_sized_lists_rerank_each_user_as_on_their_own():
     before = rerank.stereotype_amplification(rerank.exposure_by_group(ranked, ctx, k=10))
     after = rerank.stereotype_amplification(rerank.exposure_by_group(fair, ctx, k=10))
     assert after < before / 2, (before, after)
+
+
+def test_sweep_reuses_run_variants_lists_and_gives_the_same_figures(context, monkeypatch):
+    cand = _candidates()
+    evaluation = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["d", "f", "b"]})
+    sweeps = {"affinity": [0, 0.5, 1], "popularity": [-1, -0.5, 0, 0.5, 1], "mmr": [0, 1], "fairness": [0, 1]}
+    fresh = experiments.sweep(cand, context, evaluation, sweeps, k=3)
+    _, lists, per_user = experiments.run_variants(cand, context, evaluation, [("popularity", 0.5), ("mmr", 1.0)],
+                                                  k=3, n_boot=50, base_label="model")
+    calls = []
+    original = experiments.rerankers.rerank
+    monkeypatch.setattr(experiments.rerankers, "rerank", lambda *a, **kw: calls.append(a[2:4]) or original(*a, **kw))
+    reused = experiments.sweep(cand, context, evaluation, sweeps, k=3, lists=lists, per_user=per_user,
+                               base_label="model")
+    pd.testing.assert_frame_equal(reused, fresh)
+    assert sorted(calls) == sorted([("affinity", 0.5), ("affinity", 1), ("popularity", -1), ("popularity", -0.5),
+                                    ("popularity", 1), ("fairness", 1)])  # no weight 0, nothing run_variants had
+    base = fresh[fresh["weight"] == 0].drop(columns=["method"]).drop_duplicates()
+    assert len(base) == 1  # weight 0 is the base list for every method
+    assert base["ndcg"].iloc[0] == pytest.approx(per_user["model"]["ndcg"].mean())
