@@ -83,10 +83,11 @@ def sweep(candidates: pd.DataFrame, context, evaluation: pd.DataFrame, sweeps: d
     """Mean measures (no intervals) for every method and weight of `sweeps` ({method: [weights]});
     long format, one row per (method, weight).
 
-    Weight 0 is the base list (every re-ranker leaves the candidates' order unchanged at 0:
-    test_weight_zero_leaves_the_order_unchanged in tests/unit/test_rerank.py checks it for each), so it is measured once, on `candidates`. `lists` and
-    `per_user` (what `run_variants` returned, for the same candidates, k, mmr_similarity and base_label) are reused for the
-    (method, weight) they already hold, keyed by `variant_label`; the others are re-ranked here."""
+    Weight 0 is the base list (every re-ranker leaves the candidates' order unchanged at 0, as
+    test_weight_zero_leaves_the_order_unchanged in tests/unit/test_rerank.py checks for each), so it is
+    measured once, on `candidates`. `lists` and `per_user` (what `run_variants` returned, for the same
+    candidates, k, mmr_similarity and base_label) are reused for the (method, weight) they already hold, keyed
+    by `variant_label`; the others are re-ranked here."""
     lists, per_user = dict(lists or {}), dict(per_user or {})
     rows = []
     for method, weights in sweeps.items():

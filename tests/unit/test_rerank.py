@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from helpers import rerank
-from helpers.rerank import experiments
 from helpers.evaluation.stats import bootstrap_mean_ci
 from helpers.models import Recommender
+from helpers.rerank import experiments
 
 # six items: three Action, two Comedy, one Drama; popularity a (most) .. f (least)
 ITEMS = pd.DataFrame({"item_id": list("abcdef"),
