@@ -163,7 +163,7 @@ def cold_start_models(models: dict) -> list[str]:
     cold users and items from their side features (config `features=True`, e.g. collabnn_features)."""
     head = headline_model(models)
     return [head] + [name for name, model in models.items()
-                     if name != head and getattr(model, "config", {}).get("features")]
+                     if name != head and model.config.get("features")]
 
 
 def cold_start_paragraph(table: pd.DataFrame, models: dict, **kwargs) -> str:

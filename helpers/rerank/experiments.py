@@ -88,22 +88,22 @@ def sweep(candidates: pd.DataFrame, context, evaluation: pd.DataFrame, sweeps: d
     measured once, on `candidates`. `lists` and `per_user` (what `run_variants` returned, for the same
     candidates, k, mmr_similarity and base_label) are reused for the (method, weight) they already hold, keyed
     by `variant_label`; the others are re-ranked here."""
-    lists, per_user = dict(lists or {}), dict(per_user or {})
-    rows = []
+    lists, per_user, figures, rows = lists or {}, per_user or {}, {}, []
     for method, weights in sweeps.items():
         for w in weights:
             label = base_label if w == 0 else variant_label(method, w)
-            out = candidates if w == 0 else lists.get(label)
-            if out is None:
-                out = rerankers.rerank(candidates, context, method, w, **_params(method, k, mmr_similarity))
-                lists[label] = out
-            if label not in per_user:
-                per_user[label] = measures.list_measures(out, context, evaluation, k)
-            m = per_user[label]
-            row = {"method": method, "weight": float(w), **m[measures.PER_USER_MEASURES].mean().to_dict()}
-            row["coverage"] = float(out.loc[out["rank"] <= k, "item_id"].nunique() / context.n_items)
-            row["amplification"] = measures.stereotype_amplification(measures.exposure_by_group(out, context, k))
-            rows.append(row)
+            if label not in figures:  # each list measured once (weight 0 is shared by every method)
+                out = candidates if w == 0 else lists.get(label)
+                if out is None:
+                    out = rerankers.rerank(candidates, context, method, w, **_params(method, k, mmr_similarity))
+                m = per_user.get(label)
+                if m is None:
+                    m = measures.list_measures(out, context, evaluation, k)
+                figures[label] = {
+                    **m[measures.PER_USER_MEASURES].mean().to_dict(),
+                    "coverage": float(out.loc[out["rank"] <= k, "item_id"].nunique() / context.n_items),
+                    "amplification": measures.stereotype_amplification(measures.exposure_by_group(out, context, k))}
+            rows.append({"method": method, "weight": float(w), **figures[label]})
     return pd.DataFrame(rows)
 
 
