@@ -21,6 +21,8 @@ Errors print one line on stderr and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -28,25 +30,76 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.data import load
+from helpers.data.csv_files import read_csv_file
 from helpers.files import atomic_path
 from helpers.models import DEFAULT_MODEL, load_model
 from helpers.training import train_model
 from helpers.training.tuning import SEARCH_SPACES, parse_budget, tune
 
 
-def _read_ids(path, columns, what):
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr with status 2, as every other expected failure."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def at_least(low: int):
+    """An argparse type: an integer >= low."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def number(low: float = 0.0, allow_low: bool = False):
+    """An argparse type: a finite number > low (>= low with allow_low)."""
+    def parse(text: str) -> float:
+        sign = ">=" if allow_low else ">"
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number {sign} {low:g}, got {text!r}") from None
+        if not math.isfinite(value) or (value < low if allow_low else value <= low):
+            raise argparse.ArgumentTypeError(f"must be a finite number {sign} {low:g}, got {text!r}")
+        return value
+    parse.__name__ = f"number {'>=' if allow_low else '>'} {low:g}"
+    return parse
+
+
+def writable_output(path, option: str = "--out") -> Path:
+    """`path` if a file can be written there (checked before any work: a folder, a file where a folder should be
+    and a read-only folder are one-line ValueErrors); nothing is created."""
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{what} file {path} not found")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} file {path} has no column(s) {missing}; found {list(frame.columns)}")
-    return frame
+    if path.is_dir():
+        raise ValueError(f"{option} {path} is a folder; give a file path, e.g. {path / 'out.csv'}")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{option} {path}: {parent} is a file, not a folder; choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: no permission to write in {parent}")
+    return path
+
+
+def read_id_file(path, columns, what) -> pd.DataFrame:
+    """A pairs / users / exclude file: ids normalised as `train` reads them (helpers.data.ids), one-line errors."""
+    return read_csv_file(path, what, id_columns=columns, required=columns)
 
 
 def cmd_train(args) -> None:
+    writable_output(args.out)
     train = load(f"csv:{args.train}", verbose=False)
+    if train.attrs.get("duplicates_dropped"):
+        print(f"{args.train}: dropped {train.attrs['duplicates_dropped']:,} duplicated (user_id, item_id) rows, kept "
+              "the latest of each", file=sys.stderr)
     if args.task == "rating" and (train["rating"] == 1).all():
         print("warning: every rating is 1 (no rating column?); the rating task will learn a constant",
               file=sys.stderr)
@@ -69,8 +122,7 @@ def cmd_train(args) -> None:
 
 def cmd_tune(args) -> None:
     budget = parse_budget(args.budget)
-    if args.trials is not None and args.trials < 1:
-        raise ValueError(f"--trials must be >= 1, got {args.trials}")
+    writable_output(args.out)
     train = load(f"csv:{args.train}", verbose=False)
     result = tune(train, args.model or DEFAULT_MODEL, task=args.task, budget_seconds=budget, n_trials=args.trials,
                   seed=args.seed, validation=args.validation, device=args.device)
@@ -87,8 +139,9 @@ def cmd_tune(args) -> None:
 
 
 def cmd_score(args) -> None:
+    writable_output(args.out)
     model = load_model(args.model)
-    pairs = _read_ids(args.pairs, ["user_id", "item_id"], "pairs")
+    pairs = read_id_file(args.pairs, ["user_id", "item_id"], "pairs")
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         scores = model.score(pairs)
@@ -102,9 +155,15 @@ def cmd_score(args) -> None:
 
 
 def cmd_recommend(args) -> None:
+    writable_output(args.out)
     model = load_model(args.model)
-    users = _read_ids(args.users, ["user_id"], "users")["user_id"].to_numpy() if args.users else None
-    exclude = _read_ids(args.exclude, ["user_id", "item_id"], "exclude") if args.exclude else "train"
+    users = None
+    if args.users:
+        listed = read_id_file(args.users, ["user_id"], "users")["user_id"]
+        users = pd.unique(listed.to_numpy())
+        if len(users) < len(listed):
+            print(f"{args.users}: {len(listed) - len(users):,} repeated user id(s) listed once", file=sys.stderr)
+    exclude = read_id_file(args.exclude, ["user_id", "item_id"], "exclude") if args.exclude else "train"
     recs = model.recommend(users, k=args.k, exclude=exclude)
     n_cold = int(recs.loc[recs["cold_start"], "user_id"].nunique())
     with atomic_path(args.out) as tmp:
@@ -115,37 +174,38 @@ def cmd_recommend(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog="python -m helpers", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model on a CSV and save it")
     t.add_argument("--train", required=True, help="CSV with user_id,item_id[,rating]")
     t.add_argument("--out", required=True, help="model file to write (.pth)")
     t.add_argument("--task", default="implicit", choices=["implicit", "rating"])
     t.add_argument("--model", default=None, help="collabnn (default) | collabnn_factor | collabnn_mlp | mf | neumf")
-    t.add_argument("--epochs", type=int, default=None, help="default: the model's default")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=at_least(1), default=None, help="most epochs (>= 1); default: the model's default")
+    t.add_argument("--seed", type=at_least(0), default=0, help="random seed (>= 0); the same seed gives the same model")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    t.add_argument("--lr", type=float, default=None, help="default: the model's default")
-    t.add_argument("--wd", type=float, default=None, help="weight decay; default: the model's default")
-    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=number(0.0), default=None, help="peak learning rate (> 0); default: the model's default")
+    t.add_argument("--wd", type=number(0.0, allow_low=True), default=None,
+                   help="weight decay (>= 0); default: the model's default")
+    t.add_argument("--batch-size", type=at_least(1), default=None, help="rows per batch (>= 1); default: the model's")
     t.add_argument("--loss", default=None, choices=["auto", "multinomial", "bce", "softmax", "bpr"],
                    help="implicit task; default: the model's (collabnn: auto = multinomial over the catalogue when "
                         "users x items is small enough, else bce with 4 sampled negatives)")
     t.add_argument("--progress", action="store_true", help="show fastai's progress bars")
     t.add_argument("--validation", default="random", choices=["auto", "random", "global", "leave_one_out", "temporal"],
                    help="how the validation part is carved out of TRAIN.csv for early stopping (default random per user)")
-    t.add_argument("--patience", type=int, default=None, help="epochs without a better validation figure before stopping")
+    t.add_argument("--patience", type=at_least(1), default=None, help="epochs without a better validation figure before stopping")
     t.add_argument("--no-early-stopping", action="store_true", help="train exactly --epochs, no validation")
     t.set_defaults(func=cmd_train)
     u = sub.add_parser("tune", help="search a model's hyperparameters on validation (Optuna) and save the best")
     u.add_argument("--train", required=True, help="CSV with user_id,item_id[,rating][,timestamp]")
     u.add_argument("--out", required=True, help="model file to write (.pth); the trials go to the same name .trials.csv")
     u.add_argument("--budget", default="10m", help="search time: seconds or with s, m, h (default 10m)")
-    u.add_argument("--trials", type=int, default=None, help="stop after this many trials (default: the budget decides)")
+    u.add_argument("--trials", type=at_least(1), default=None, help="stop after this many trials (default: the budget decides)")
     u.add_argument("--model", default=None, choices=sorted({m for m, _ in SEARCH_SPACES}), help="default collabnn")
     u.add_argument("--task", default="implicit", choices=["implicit", "rating"])
     u.add_argument("--validation", default="random", choices=["auto", "random", "global", "leave_one_out", "temporal"])
-    u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--seed", type=at_least(0), default=0, help="random seed (>= 0)")
     u.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     u.set_defaults(func=cmd_tune)
     s = sub.add_parser("score", help="score (user_id, item_id) pairs")
@@ -155,7 +215,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_score)
     r = sub.add_parser("recommend", help="top-k items per user")
     r.add_argument("--model", required=True)
-    r.add_argument("--k", type=int, default=10)
+    r.add_argument("--k", type=at_least(1), default=10, help="items per user (>= 1)")
     r.add_argument("--out", required=True)
     r.add_argument("--users", default=None, help="CSV with user_id (default: every user of the model)")
     r.add_argument("--exclude", default=None, help="CSV user_id,item_id to exclude (default: the training items)")
@@ -167,7 +227,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # expected failures: bad input, missing or unwritable files
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,5 +1,7 @@
-"""Reading interaction CSVs: a user's own file (`load_csv`, strict, one-line errors naming the file and
-column) and the split files the project writes (`read_interactions_csv`).
+"""Reading CSVs: one guarded reader (`read_csv_file`: one-line errors naming the file for a missing, empty,
+non-UTF-8 or unparseable file, ids normalised by `helpers.data.ids`), a user's interaction file (`load_csv`,
+strict: missing columns, ids, non-numeric or non-finite ratings named by column and row) and the split files
+the project writes (`read_interactions_csv`).
 """
 from __future__ import annotations
 
@@ -8,35 +10,60 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.data.ids import MISSING_ID_MARKERS, normalise_ids
+
+
+def read_csv_file(path, what: str = "CSV", id_columns=(), required=(), sep: str = ",") -> pd.DataFrame:
+    """`path` as a DataFrame: `id_columns` (those present) read as text and normalised (`normalise_ids`: spaces
+    stripped, missing ids rejected), the other columns with pandas' usual missing-value markers. Raises a
+    one-line ValueError naming the file (and the `what` it should be) when it is missing, a folder, empty,
+    not UTF-8, unparseable or lacks a `required` column."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{what} file {path} not found")
+    if path.is_dir():
+        raise ValueError(f"{what} file {path} is a folder; give the CSV file inside it")
+    try:
+        header = pd.read_csv(path, sep=sep, nrows=0).columns
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise ValueError(f"{what} file {path} has no column(s) {missing}; found {list(header)}")
+        ids = [c for c in id_columns if c in header]
+        frame = pd.read_csv(path, sep=sep, dtype={c: str for c in ids}, keep_default_na=False,
+                            na_values={c: sorted(MISSING_ID_MARKERS) for c in header if c not in ids})
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{what} file {path} is empty; expected a header line "
+                         f"({','.join(required or id_columns) or 'column names'}) and rows") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what} file {path} is not UTF-8 text (it has byte 0x{exc.object[exc.start]:02x}, "
+                         f"invalid in UTF-8); save it as UTF-8") from None
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{what} file {path} is not a readable CSV ({str(exc).splitlines()[0]})") from None
+    for c in ids:
+        frame[c] = normalise_ids(frame[c], c, f"{what} file {path}")
+    return frame
+
 
 def load_csv(path: Path, user_col, item_col, rating_col, timestamp_col, sep) -> pd.DataFrame:
+    path = Path(path)
     if not path.exists():
         raise ValueError(f"{path}: file not found; pass csv:PATH with an existing CSV file")
-    try:
-        raw = pd.read_csv(path, sep=sep, dtype={user_col: str, item_col: str})
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: file is empty; expected a header with {user_col},{item_col}[,{rating_col}]"
-                         f"[,{timestamp_col}] and at least one row") from None
-    except pd.errors.ParserError as exc:
-        raise ValueError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    raw = read_csv_file(path, "interactions", id_columns=(user_col, item_col), sep=sep)
     for col in (user_col, item_col):
         if col not in raw.columns:
             raise ValueError(f"{path}: missing column '{col}'; found {list(raw.columns)}; "
                              f"name the column with load(..., {'user_col' if col == user_col else 'item_col'}=...)")
     if len(raw) == 0:
         raise ValueError(f"{path}: file has a header but no rows; add at least one interaction")
-    for col in (user_col, item_col):
-        bad = raw[col].isna()
-        if bad.any():
-            raise ValueError(f"{path}: column '{col}' has {int(bad.sum())} empty/NaN id(s), first at data row "
-                             f"{int(np.flatnonzero(bad.to_numpy())[0]) + 1}; every row needs a {col}")
     if rating_col in raw.columns:
         rating = pd.to_numeric(raw[rating_col], errors="coerce")
-        bad = rating.isna()
+        bad = ~np.isfinite(rating.to_numpy(dtype=np.float64))
         if bad.any():
-            first = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ValueError(f"{path}: column '{rating_col}' has non-numeric value {raw[rating_col].iloc[first]!r} "
-                             f"at data row {first + 1}; ratings must be numbers")
+            first = int(np.flatnonzero(bad)[0])
+            value = raw[rating_col].iloc[first]
+            raise ValueError(f"{path}: column '{rating_col}' has {int(bad.sum()):,} missing, non-numeric or "
+                             f"non-finite value(s), the first {'' if pd.isna(value) else str(value)!r} at data row "
+                             f"{first + 1}; ratings must be finite numbers")
     else:
         rating = pd.Series(np.ones(len(raw)))
     if timestamp_col in raw.columns:
@@ -52,8 +79,8 @@ def load_csv(path: Path, user_col, item_col, rating_col, timestamp_col, sep) -> 
         timestamp = pd.array(ts.astype(np.int64), dtype="Int64")
     else:
         timestamp = pd.array([pd.NA] * len(raw), dtype="Int64")
-    df = pd.DataFrame({"user_id": raw[user_col].astype(str).str.strip(),
-                       "item_id": raw[item_col].astype(str).str.strip(),
+    df = pd.DataFrame({"user_id": raw[user_col].to_numpy(dtype=object),
+                       "item_id": raw[item_col].to_numpy(dtype=object),
                        "rating": rating.astype(np.float32).to_numpy(),
                        "timestamp": timestamp})
     extra = [c for c in raw.columns if c not in (user_col, item_col, rating_col, timestamp_col)]
@@ -69,5 +96,5 @@ def read_interactions_csv(path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; run training.ipynb or `make run` to write the split")
-    frame = pd.read_csv(path, dtype={c: str for c in ("user_id", "item_id", *ID_ALIASES)})
+    frame = read_csv_file(path, "split", id_columns=("user_id", "item_id", "userId", "movieId", "itemId"))
     return frame.rename(columns={k: v for k, v in ID_ALIASES.items() if k in frame.columns and v not in frame.columns})

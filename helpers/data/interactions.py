@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
 
 def encode_ids(values, vocabulary: np.ndarray) -> np.ndarray:
-    """Positions of `values` in `vocabulary` (sorted array of str ids); -1 where a value is unknown."""
-    values = np.asarray(values).astype(str)
+    """Positions of `values` in `vocabulary` (sorted array of str ids); -1 where a value is unknown.
+
+    Memory: `values` are compared at the vocabulary's string width, never at their own longest (a value
+    longer than every vocabulary id is unknown without being copied), so one long id among many rows does
+    not cost rows x its length."""
+    vocabulary = np.asarray(vocabulary)
+    if vocabulary.dtype.kind != "U":
+        vocabulary = vocabulary.astype(str)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "U" and values.dtype.itemsize <= vocabulary.dtype.itemsize:
+        fitted, fits = values, None
+    else:
+        text = pd.Series(values, dtype=object).astype(str)
+        fits = (text.str.len() <= vocabulary.dtype.itemsize // 4).to_numpy()
+        fitted = text.where(fits, "").to_numpy(dtype=vocabulary.dtype)
     if len(vocabulary) == 0:
-        return np.full(len(values), -1, dtype=np.int64)
-    pos = np.searchsorted(vocabulary, values)
+        return np.full(len(fitted), -1, dtype=np.int64)
+    pos = np.searchsorted(vocabulary, fitted)
     pos = np.clip(pos, 0, len(vocabulary) - 1)
-    found = vocabulary[pos] == values
+    found = vocabulary[pos] == fitted
+    if fits is not None:
+        found &= fits
     return np.where(found, pos, -1).astype(np.int64)
 
 

@@ -16,6 +16,7 @@ implementation: `load_model` finds classes in the registry, which `helpers.model
 """
 from __future__ import annotations
 
+import pickle
 import warnings
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from helpers.data.ids import check_id_map, normalise_ids
 from helpers.data.interactions import encode_ids, interaction_matrix
 from helpers.files import atomic_path
 from helpers.models.registry import MODEL_CLASSES
@@ -79,14 +81,19 @@ class Recommender:
                 raise ValueError(f"training data has no column '{col}'; found {list(train.columns)}")
         if len(train) == 0:
             raise ValueError("training data is empty; pass at least one (user_id, item_id) row")
-        users_raw = train["user_id"].astype(str).to_numpy()
-        items_raw = train["item_id"].astype(str).to_numpy()
-        self.user_ids = np.unique(users_raw)
-        self.item_ids = np.unique(items_raw)
-        users = encode_ids(users_raw, self.user_ids)
-        items = encode_ids(items_raw, self.item_ids)
+        users_raw = normalise_ids(train["user_id"], "user_id", "training data")
+        items_raw = normalise_ids(train["item_id"], "item_id", "training data")
         ratings = (train["rating"].to_numpy(dtype=np.float32) if "rating" in train.columns
                    else np.ones(len(train), dtype=np.float32))
+        if not np.isfinite(ratings).all():
+            first = int(np.flatnonzero(~np.isfinite(ratings))[0])
+            raise ValueError(f"training data: column 'rating' has {int((~np.isfinite(ratings)).sum()):,} non-finite "
+                             f"value(s) (NaN or beyond float32), the first {ratings[first]} at row {first + 1}; "
+                             "ratings must be finite numbers")
+        self.user_ids = np.unique(pd.unique(users_raw).astype(str))
+        self.item_ids = np.unique(pd.unique(items_raw).astype(str))
+        users = encode_ids(users_raw, self.user_ids)
+        items = encode_ids(items_raw, self.item_ids)
         self.item_popularity = np.bincount(items, minlength=self.n_items).astype(np.int64)
         self.seen = interaction_matrix(users, items, self.n_users, self.n_items)
         return users, items, ratings
@@ -243,14 +250,22 @@ class Recommender:
         raise NotImplementedError
 
     def save(self, path, metadata: dict | None = None) -> Path:
-        """Write weights, config, id maps and metadata to `path` atomically; returns the path."""
+        """Write weights, config, id maps and metadata to `path` atomically; returns the path. Refuses (ValueError,
+        nothing written) a model with a non-finite parameter: a diverged fit is never saved."""
         path = Path(path)
+        state = self._state()
+        bad = sorted(k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()
+                     and not bool(torch.isfinite(v).all()))
+        if bad:
+            raise ValueError(f"not saving {path}: the {self.name} model has non-finite parameters ({', '.join(bad[:3])}"
+                             f"{', ...' if len(bad) > 3 else ''}), its training diverged; rescale extreme ratings or "
+                             "lower the learning rate and train again")
         payload = {
             "format": FORMAT,
             "class": self.name,
             "task": self.task,
             "config": self.config,
-            "state": self._state(),
+            "state": state,
             "user_ids": self.user_ids.tolist(),
             "item_ids": self.item_ids.tolist(),
             "item_popularity": torch.from_numpy(self.item_popularity),
@@ -263,34 +278,72 @@ class Recommender:
         return path
 
 
-def load_model(path) -> Recommender:
-    """Load a model saved with `Recommender.save` (weights_only=True; no retraining)."""
+PAYLOAD_KEYS = ("class", "task", "config", "state", "user_ids", "item_ids", "item_popularity", "seen_indptr",
+                "seen_indices", "metadata")
+
+
+def _read_payload(path: Path) -> dict:
+    """The dict a model file holds (weights_only=True: tensors and plain values, never code), or a one-line
+    ValueError naming the file."""
+    retrain = "train it again with `python -m helpers train` (or training.ipynb)"
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes), not a model file; a write was interrupted? {retrain}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for damaged files
+        text = str(exc)
+        if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in text:  # code or classes, refused by weights_only
+            raise ValueError(f"{path} holds objects other than tensors and plain values, refused for safety (this "
+                             f"project writes none); {retrain}") from None
+        # torch's own text advises weights_only=False, i.e. running the file's code: never repeated here
+        first = "" if "weights_only" in text else (text.splitlines() or [""])[0][:120]
+        raise ValueError(f"{path} is not a model file this project can read ({type(exc).__name__}"
+                         f"{': ' + first if first else ''}); {retrain}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a {FORMAT} file; {retrain}")
+    missing = [k for k in PAYLOAD_KEYS if k not in payload]
+    if missing:
+        raise ValueError(f"{path} lacks {missing} of a {FORMAT} file (damaged or edited); {retrain}")
+    return payload
+
+
+def load_model(path, task: str | None = None) -> Recommender:
+    """Load a model saved with `Recommender.save` (weights_only=True; no retraining). `task` ("implicit" or
+    "rating"): the task the caller will use the model for; a model of another task is refused (ValueError).
+    Every failure is a one-line ValueError (FileNotFoundError when the file is absent) naming the file."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"model file {path} does not exist; train one with `python -m helpers train`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt/unsafe files
-        raise ValueError(f"{path} is not a model file this project can read ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0]}); retrain it") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} file; retrain it with `python -m helpers train`")
+    if path.is_dir():
+        raise ValueError(f"model file {path} is a folder; give the .pth file")
+    payload = _read_payload(path)
     cls = MODEL_CLASSES.get(payload["class"])
     if cls is None:
         raise ValueError(f"{path} holds a '{payload['class']}' model, unknown to this code; "
                          f"known: {sorted(MODEL_CLASSES)}")
-    model = cls(**payload["config"])
-    model.user_ids = np.asarray(payload["user_ids"], dtype=str)
-    model.item_ids = np.asarray(payload["item_ids"], dtype=str)
-    model.item_popularity = payload["item_popularity"].numpy()
-    indptr, indices = payload["seen_indptr"].numpy(), payload["seen_indices"].numpy()
-    model.seen = sp.csr_matrix((np.ones(len(indices), dtype=np.int8), indices, indptr),
-                               shape=(model.n_users, model.n_items))
-    model.metadata = payload["metadata"]
+    if task is not None and payload["task"] != task:
+        raise ValueError(f"{path} holds a {payload['task']}-task {payload['class']} model, not the {task} task asked for; "
+                         f"use a {task} model file (e.g. {payload['class']}_{task}.pth)")
     try:
+        model = cls(**payload["config"])
+        model.user_ids = np.asarray(payload["user_ids"], dtype=str)
+        model.item_ids = np.asarray(payload["item_ids"], dtype=str)
+        check_id_map(model.user_ids, "user", str(path))
+        check_id_map(model.item_ids, "item", str(path))
+        model.item_popularity = payload["item_popularity"].numpy()
+        indptr, indices = payload["seen_indptr"].numpy(), payload["seen_indices"].numpy()
+        model.seen = sp.csr_matrix((np.ones(len(indices), dtype=np.int8), indices, indptr),
+                                   shape=(model.n_users, model.n_items))
+        if len(model.item_popularity) != model.n_items:
+            raise ValueError(f"{len(model.item_popularity)} item counts for {model.n_items} item ids")
+        model.metadata = payload["metadata"]
         model._from_state(payload["state"])
-    except (RuntimeError, KeyError) as exc:
+    except ValueError as exc:
+        message = str(exc)
+        raise ValueError(message if message.startswith(str(path)) else
+                         f"{path} is damaged or edited ({message.splitlines()[0] if message else 'ValueError'}); "
+                         "train it again") from None
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path} does not match the current '{payload['class']}' code "
-                         f"({str(exc).splitlines()[0]}); retrain it") from None
+                         f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]}); retrain it") from None
     return model
-

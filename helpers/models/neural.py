@@ -27,6 +27,25 @@ TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "loss", "seed", "
 SELECTION_DEFAULTS = {"early_stopping": True, "patience": None, "validation": "auto"}
 DEFAULT_PATIENCE = 5
 
+# The numeric training options and their allowed ranges: (smallest, whether the smallest is allowed, integer).
+# epochs 0 builds the module and Learner without training (what find_lr uses); the command line asks for >= 1.
+OPTION_RANGES = {"epochs": (0, True, True), "batch_size": (1, True, True), "neg_ratio": (1, True, True),
+                 "patience": (1, True, True), "seed": (0, True, True), "lr": (0.0, False, False),
+                 "wd": (0.0, True, False)}
+
+
+def check_options(config: dict, what: str) -> None:
+    """Raise a one-line ValueError for a numeric training option out of its range (`OPTION_RANGES`), naming it."""
+    for key, (low, closed, integer) in OPTION_RANGES.items():
+        value = config.get(key)
+        if value is None:
+            continue
+        kind = "an integer" if integer else "a number"
+        ok_type = (isinstance(value, (int, np.integer)) and not isinstance(value, bool)) if integer else (
+            isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool))
+        if not ok_type or not np.isfinite(float(value)) or (value < low if closed else value <= low):
+            raise ValueError(f"{what}: {key} must be {kind} {'>=' if closed else '>'} {low:g}, got {value!r}")
+
 
 class NeuralRecommender(Recommender):
     """Common fit / score / save logic for the torch models; subclasses define `build_module` and defaults."""
@@ -42,6 +61,7 @@ class NeuralRecommender(Recommender):
         allowed = set(self.module_keys) | set(TRAIN_KEYS) | {"y_range"} | set(self.extra_keys)
         full = {**SELECTION_DEFAULTS, **self.defaults[task], **{k: v for k, v in config.items() if v is not None}}
         check_config(full, allowed, what=f"model '{self.name}'")
+        check_options(full, f"model '{self.name}'")
         if task == "rating" and full.get("y_range") is None:
             full["y_range"] = None  # filled from the data's rating range at fit time
         super().__init__(task=task, **full)

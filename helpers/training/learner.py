@@ -44,7 +44,7 @@ from fastai.optimizer import Adam
 from helpers.data.split import resolve_split, validation_split
 from helpers.models import MODELS, NeuralRecommender, Recommender, make_model
 from helpers.models.neural import DEFAULT_PATIENCE
-from helpers.training.callbacks import release_freed_memory
+from helpers.training.callbacks import StopOnNonFiniteLoss, TrainingDiverged, release_freed_memory
 from helpers.training.device import library_versions, resolve_device, seed_everything
 from helpers.training.loaders import build_dataloaders
 from helpers.training.losses import CatalogueScores, implicit_loss, mse, resolve_loss
@@ -175,6 +175,11 @@ def _fit_selected_on_carved_validation(model: NeuralRecommender, train: pd.DataF
     probe = MODELS[model.name](**cfg)
     start = time.perf_counter()
     _fit_stages(probe, fit_part, held, cbs=cbs)
+    if "selection" not in probe.metadata:
+        raise ValueError(f"no validation part could be carved out of these {len(train):,} training rows by the "
+                         f"{rule!r} rule ({len(held):,} held-out rows, none with a user and item also in the rest); "
+                         "give more data, or train a fixed number of epochs without early stopping "
+                         "(--no-early-stopping / early_stopping=False)")
     selection = {**probe.metadata["selection"], "losses": probe.metadata["losses"], "rule": rule, "fit_rows": int(len(fit_part)),
                  "validation_rows": int(len(held)), "selection_seconds": round(time.perf_counter() - start, 2)}
     model.config["loss"] = probe.config.get("loss", model.config.get("loss"))
@@ -206,6 +211,7 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
         cbs += selection_callbacks(model.task, int(cfg.get("patience") or DEFAULT_PATIENCE), fname, epochs)
     if stop_after is not None:
         cbs.append(StopAfterEpochs(stop_after))
+    cbs.append(StopOnNonFiniteLoss(_divergence_hint(model, ratings)))
     start = time.perf_counter()
     try:
         if epochs > 0 and cfg.get("progress"):
@@ -213,6 +219,8 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
         elif epochs > 0:  # fastai's trackers print each better epoch: quiet unless progress is asked for
             with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()):
                 learn.fit_one_cycle(epochs, lr_max=float(cfg["lr"]), wd=float(cfg["wd"]), cbs=cbs)
+    except TrainingDiverged as exc:
+        raise TrainingDiverged(exc.reason) from None
     finally:
         if best_file is not None:
             _remove_best_epoch_file(best_file)
@@ -237,6 +245,15 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
         if model.task == "implicit":  # the whole model at the chosen epoch (CollabNN: factor + item-item branch)
             whole = ValidationNDCG(model, valid_idx[0], valid_idx[1], seed=int(cfg["seed"]), monitored=False).value
             model.metadata["selection"]["model_value"] = float(whole)
+
+
+def _divergence_hint(model, ratings) -> str:
+    """The likely causes of a diverged fit, for `StopOnNonFiniteLoss`'s message."""
+    lr = f"lower the learning rate (lr {float(model.config['lr']):g})"
+    if model.task == "rating" and len(ratings):
+        return (f"the ratings span [{float(np.min(ratings)):g}, {float(np.max(ratings)):g}]: rescale extreme "
+                f"ratings, or {lr}")
+    return lr
 
 
 def _distributed() -> bool:

@@ -77,10 +77,17 @@ def test_drop_duplicates_does_not_mutate_input():
 
 BAD = {
     "missing_item": ("user_id,rating\n1,5\n", "missing column 'item_id'"),
-    "non_numeric_rating": ("user_id,item_id,rating\n1,2,five\n", "column 'rating' has non-numeric value 'five'"),
-    "empty": ("", "file is empty"),
+    "non_numeric_rating": ("user_id,item_id,rating\n1,2,five\n", "column 'rating' has 1 missing, non-numeric or "
+                           "non-finite value(s), the first 'five' at data row 1"),
+    "infinite_rating": ("user_id,item_id,rating\n1,2,4\n1,3,inf\n", "the first 'inf' at data row 2; ratings must be "
+                        "finite"),
+    "missing_rating": ("user_id,item_id,rating\n1,2,\n", "column 'rating' has 1 missing"),
+    "empty": ("", "is empty; expected a header line"),
     "header_only": ("user_id,item_id,rating\n", "no rows"),
-    "nan_ids": ("user_id,item_id,rating\n1,,5\n", "column 'item_id' has 1 empty/NaN id"),
+    "nan_ids": ("user_id,item_id,rating\n1,,5\n", "column 'item_id' has 1 missing id(s), the first '' at data row 1"),
+    "blank_id": ("user_id,item_id\n1,2\n   ,5\n", "column 'user_id' has 1 missing id(s), the first '   ' at data row 2"),
+    "na_marker_id": ("user_id,item_id\nnull,2\n", "the first 'null' at data row 1"),
+    "long_id": ("user_id,item_id\n1," + "x" * 300 + "\n", "an id of 300 characters at data row 1"),
     "bad_timestamp": ("user_id,item_id,timestamp\n1,2,yesterday-ish\n", "column 'timestamp' has unreadable value"),
 }
 
@@ -141,3 +148,12 @@ def test_electronics_columns_map_to_canonical_schema():
     assert df["item_category"].tolist() == ["Headphones", "Home Audio"]
     with pytest.raises(ValueError, match="missing column"):
         electronics_canonical(raw.drop(columns="brand"))
+
+
+def test_a_file_that_is_not_utf8_is_named_in_one_line(tmp_path):
+    f = tmp_path / "latin1.csv"
+    f.write_bytes("user_id,item_id\nJosé,1\n".encode("latin-1"))
+    with pytest.raises(ValueError) as err:
+        load(f"csv:{f}")
+    assert str(err.value) == (f"interactions file {f} is not UTF-8 text (it has byte 0xe9, invalid in UTF-8); "
+                              "save it as UTF-8")
