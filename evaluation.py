@@ -47,14 +47,14 @@ from helpers.plots import save_figure
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k | electronics | csv:PATH; used only when DATA_DIR has no train.csv/evaluation.csv
 SPLIT = "auto"  # auto (global if most users have one interaction, else random) | random (80:20 per user) | global (80:20 of all interactions) | leave_one_out | temporal; only when the split is made here
-MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn", "collabnn_features", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # any of popular | popular_segment | itemknn | ease | bias | mf | collabnn | collabnn_features | collabnn_factor | collabnn_mlp | neumf; neural ones optionally NAME_rating / NAME_implicit (file MODEL_DIR/NAME_rating.pth)
+MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn", "collabnn_features", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # any of popular | popular_segment | itemknn | ease | bias | mf | collabnn | collabnn_features | collabnn_factor | collabnn_mlp | neumf; neural ones optionally NAME_rating / NAME_implicit (file MODEL_DIR/NAME_TASK.pth, e.g. collabnn_implicit.pth)
 K = 10  # cut-off of the top-K metrics: 5 | 10 | 20 ...
 PROTOCOLS = ["sampled", "full", "rating"]  # any of sampled | full | rating
 N_NEGATIVES = 99  # sampled protocol: negatives per held-out item, 99 as in NCF; 1 to n_items - 1
 SEED = 0  # seed of the split (when made here), the negatives, the bootstrap and neural training: any non-negative int
 SAMPLE = 0  # interactions to keep (whole users, drawn at random); 0 keeps all. Smoke tests: 3000
 DATA_DIR = "data"  # folder with train.csv and evaluation.csv (written by training.ipynb); made here if absent
-MODEL_DIR = "scratch/model"  # folder with <model>.pth saved by training.ipynb; missing models are trained here; make run passes model
+MODEL_DIR = "scratch/model"  # folder with <name>_<task>.pth saved by training.ipynb; missing models are trained here; make run passes model
 OUTPUT_DIR = "scratch"  # figures/ and metrics.json go here; make run passes reports (the committed results)
 
 # %% [markdown]

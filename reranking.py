@@ -36,7 +36,7 @@ pd.set_option("display.max_colwidth", 60)
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k (offline default) | electronics (downloaded on first use) | csv:PATH with item_category
 SPLIT = "auto"  # auto | random | global | leave_one_out | temporal; used only when DATA_DIR has no train.csv/evaluation.csv
-BASE_MODEL = "collabnn"  # collabnn | collabnn_mlp | mf | neumf | ease | itemknn | popular; MODEL_DIR/<name>.pth, else trained here
+BASE_MODEL = "collabnn"  # collabnn | collabnn_mlp | mf | neumf | ease | itemknn | popular; MODEL_DIR/<name>_implicit.pth, else trained here
 RETRIEVER = "ease"  # ease | itemknn | popular | mf: the cheap first stage of the two-stage comparison
 N_CANDIDATES = 100  # candidates per user (the base model's top N) that the re-rankers re-order
 K = 10  # length of the list that is judged (HR@K, NDCG@K, diversity, ...)
@@ -50,7 +50,7 @@ EPOCHS = None  # epochs if BASE_MODEL must be trained here; None: the model's de
 SEED = 0  # seed of the split, the user sample, training and the bootstrap
 SAMPLE = 0  # interactions to keep (whole users, drawn at random) when the split is made here (DATA_DIR without train.csv); 0: all. Smoke tests: 3000
 DATA_DIR = "data"  # train.csv / evaluation.csv written by the pipeline (made here if absent)
-MODEL_DIR = "scratch/model"  # where training.ipynb saved <name>.pth (missing models are trained here); make run passes model
+MODEL_DIR = "scratch/model"  # where training.ipynb saved <name>_<task>.pth (missing models are trained here); make run passes model
 OUTPUT_DIR = "scratch"  # figures/ and metrics.json go here; make run passes reports (the committed results)
 
 # %% [markdown]

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Training a neural recommender (CollabNN and its peers) with fastai
 #
-# This notebook loads a dataset, splits it into training and evaluation interactions (written to `DATA_DIR/train.csv` and `DATA_DIR/evaluation.csv` for the other notebooks), carves a **validation part out of the training part**, looks for a learning rate with fastai's `lr_find`, trains the model with `fit_one_cycle` while early stopping watches the validation part, plots how the epoch was chosen, saves the model to `MODEL_DIR/<name>.pth` and records its numbers in `OUTPUT_DIR/metrics.json` under `training`. With `TUNE` set (e.g. `"5m"`), an Optuna search over the model's hyperparameters on the same validation part replaces the defaults.
+# This notebook loads a dataset, splits it into training and evaluation interactions (written to `DATA_DIR/train.csv` and `DATA_DIR/evaluation.csv` for the other notebooks), carves a **validation part out of the training part**, looks for a learning rate with fastai's `lr_find`, trains the model with `fit_one_cycle` while early stopping watches the validation part, plots how the epoch was chosen, saves the model to `MODEL_DIR/<name>_<task>.pth` and records its numbers in `OUTPUT_DIR/metrics.json` under `training`. With `TUNE` set (e.g. `"5m"`), an Optuna search over the model's hyperparameters on the same validation part replaces the defaults.
 #
 # **Which data each figure comes from.** Every choice made here (the epoch, and with `TUNE` the hyperparameters) is scored on the validation part only; the evaluation part is never seen by training, early stopping or tuning. The one figure on the evaluation part, at the end, is a report, not an input to any choice; `evaluation.ipynb` reports it properly.
 #
@@ -23,7 +23,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from helpers import data, training
-from helpers.models import make_model
+from helpers.models import make_model, model_file_name
 from helpers.notebooks import record_metrics
 from helpers.notebooks import training as notebook
 from helpers.notebooks.models import load_or_train
@@ -51,7 +51,7 @@ SAMPLE = 0  # interactions to keep (whole users, drawn at random); 0: all. Smoke
 OTHER_MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn_features", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # also trained on this split with their defaults and saved to MODEL_DIR, so evaluation.ipynb and reranking.ipynb load them; any registered names (neural ones optionally NAME_rating); [] for none
 OUTPUT_DIR = "scratch"  # figures/ and metrics.json go here; make run passes reports (the committed results)
 DATA_DIR = "data"  # train.csv and evaluation.csv are written here
-MODEL_DIR = "scratch/model"  # the trained model is saved here as <name>.pth; make run passes model
+MODEL_DIR = "scratch/model"  # the trained model is saved here as <name>_<task>.pth (e.g. collabnn_implicit.pth); make run passes model
 
 # %% [markdown]
 # ## Parameters, data and the three parts
@@ -125,7 +125,7 @@ print(model.summary())
 
 # %%
 held_out = notebook.evaluation_summary(model, train_df, eval_df, seed=SEED)
-model_path = model.save(Path(MODEL_DIR) / f"{model.name}.pth",
+model_path = model.save(Path(MODEL_DIR) / model_file_name(f"{model.name}_{model.task}"),
                         metadata={"dataset": DATASET, "split": split_used, "evaluation": held_out})
 validation_record = {k: v for k, v in selection.items() if k not in ("curve", "losses")}
 record_metrics("training", {
@@ -145,7 +145,7 @@ held_out
 # %% [markdown]
 # ## The other models, trained once
 #
-# Every model the evaluation compares is trained here, on the same training part, with its defaults (the neural ones choose their epoch on their own validation part, carved by the same rule), and saved to `MODEL_DIR/<name>.pth`; `evaluation.ipynb` and `reranking.ipynb` load these files (and refuse one trained on another split) instead of training them again. The table says how long each took.
+# Every model the evaluation compares is trained here, on the same training part, with its defaults (the neural ones choose their epoch on their own validation part, carved by the same rule), and saved to `MODEL_DIR/<name>_<task>.pth`; `evaluation.ipynb` and `reranking.ipynb` load these files (and refuse one trained on another split) instead of training them again. The table says how long each took.
 
 # %%
 other_models, other_sources = load_or_train(OTHER_MODELS, train_df, eval_df, MODEL_DIR, seed=SEED, epochs=EPOCHS,

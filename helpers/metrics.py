@@ -190,7 +190,9 @@ def mae(predicted, actual) -> float:
 
 
 def catalogue_coverage(recommended, n_items: int) -> float:
-    """Share of the catalogue's `n_items` that appear in at least one list, in [0, 1].
+    """Share of the catalogue's `n_items` that appear in at least one list, in [0, 1]. The project's one
+    definition: the catalogue is the training catalogue (a model's n_items; `helpers.rerank.measures.list_coverage`
+    measures re-ranked lists the same way).
 
     recommended: int item indices [n_users, k] (negative entries = empty slots, ignored)."""
     rec = np.asarray(recommended)

@@ -18,6 +18,7 @@ from helpers.models.registry import (
                                      is_neural,
                                      make_model,
                                      model_class,
+                                     model_file_name,
                                      neural_models,
                                      register,
 )
@@ -28,5 +29,6 @@ __all__ = ["FORMAT", "TASKS", "Recommender", "check_config", "load_model", "BASE
            "ItemKNN", "MostPopular", "CollabNN", "CollabNNFactor", "CollabNNMLP", "CollabNNModule", "Bias", "Embedding",
            "History",
            "n_parameters", "DotProductBias", "DotProductBiasModule", "NeuMF", "TRAIN_KEYS", "NeuralRecommender",
-           "DEFAULT_MODEL", "MODEL_CLASSES", "is_neural", "make_model", "model_class", "neural_models", "register",
+           "DEFAULT_MODEL", "MODEL_CLASSES", "is_neural", "make_model", "model_class", "model_file_name",
+           "neural_models", "register",
            "MODELS"]

@@ -38,6 +38,14 @@ def model_class(entry: str) -> tuple[type, str | None]:
                      "suffix for the neural models ('mf_rating', 'collabnn_implicit')")
 
 
+def model_file_name(entry: str) -> str:
+    """The file a MODELS entry is saved as and loaded from, named for its class and task: "collabnn" ->
+    "collabnn_implicit.pth", "mf_rating" -> "mf_rating.pth", "bias" -> "bias_rating.pth". A neural entry without
+    a task suffix is the implicit task (as `load_or_train` trains it); a baseline has the task of its class."""
+    cls, task = model_class(entry)
+    return f"{cls.name}_{task or cls.task}.pth"
+
+
 def make_model(name: str | None = None, task: str = "implicit", **config):
     """A new, unfitted neural model by name ("collabnn" default, "mf", "neumf"); config keys validated.
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.models import Recommender, is_neural, load_model, model_class
+from helpers.models import Recommender, is_neural, load_model, model_class, model_file_name
 from helpers.training import fit
 
 
@@ -40,24 +40,26 @@ def load_or_train(entries, train: pd.DataFrame, evaluation: pd.DataFrame | None 
     """({entry: fitted model}, table of where each came from: model, class, task, source, seconds, config).
 
     An entry is a registered name ("popular", "ease", "collabnn", ...) optionally with a task suffix
-    ("mf_rating"). MODEL_DIR/<entry>.pth is loaded with `load_model` when present (and checked with
-    `check_model_fits`); otherwise the model is trained here on `train` with its defaults (neural models:
+    ("mf_rating"). MODEL_DIR/<name>_<task>.pth (`model_file_name`: "collabnn" -> collabnn_implicit.pth) is loaded
+    with `load_model` when present, refused when it holds another task, and checked with `check_model_fits`;
+    otherwise the model is trained here on `train` with its defaults (neural models:
     the entry's task, default implicit, `seed`, and `epochs` when given) and not saved. `save=True` (what
     training.ipynb does, the owner of MODEL_DIR) trains every entry on `train` whatever is on disk and saves it
-    as MODEL_DIR/<entry>.pth with `metadata`, so the other notebooks load each model instead of training it
+    as MODEL_DIR/<name>_<task>.pth with `metadata`, so the other notebooks load each model instead of training it
     again. `validation`: the neural models' validation rule (default: the model's, "auto"); training.ipynb
     passes its SPLIT. `log` gets one line per model (None: quiet)."""
     models, rows = {}, []
     for entry in [entries] if isinstance(entries, str) else entries:
         cls, task = model_class(entry)
-        path = Path(model_dir) / f"{entry}.pth"
+        path = Path(model_dir) / model_file_name(entry)
+        task = task or cls.task
         start = time.perf_counter()
         if path.exists() and not save:
-            model = load_model(path)
+            model = load_model(path, task=task)
             check_model_fits(model, train, evaluation, path)
             source = f"loaded {path}"
         else:
-            model = (cls(task=task or "implicit", seed=seed, epochs=epochs, validation=validation) if is_neural(cls)
+            model = (cls(task=task, seed=seed, epochs=epochs, validation=validation) if is_neural(cls)
                      else cls())
             model = fit(model, train)
             source = "trained here"

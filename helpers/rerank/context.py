@@ -42,6 +42,11 @@ class RerankContext:
     def n_items(self) -> int:
         return len(self.item_ids)
 
+    @property
+    def n_training_items(self) -> int:
+        """Items with at least one training interaction: the catalogue coverage is a share of (as a model's n_items)."""
+        return int((self.item_popularity > 0).sum())
+
     def item_index(self, item_ids) -> np.ndarray:
         """Positions of raw item ids; raises with the unknown ids named."""
         idx = encode_ids(item_ids, self.item_ids)

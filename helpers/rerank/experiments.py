@@ -101,7 +101,7 @@ def sweep(candidates: pd.DataFrame, context, evaluation: pd.DataFrame, sweeps: d
                     m = measures.list_measures(out, context, evaluation, k)
                 figures[label] = {
                     **m[measures.PER_USER_MEASURES].mean().to_dict(),
-                    "coverage": float(out.loc[out["rank"] <= k, "item_id"].nunique() / context.n_items),
+                    "coverage": measures.list_coverage(out, context, k),
                     "amplification": measures.stereotype_amplification(measures.exposure_by_group(out, context, k))}
             rows.append({"method": method, "weight": float(w), **figures[label]})
     return pd.DataFrame(rows)

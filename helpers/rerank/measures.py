@@ -138,6 +138,16 @@ def stereotype_amplification(exposure: pd.DataFrame) -> float:
     return float((per_group["tv"] * per_group["n"]).sum() / per_group["n"].sum())
 
 
+def list_coverage(lists: pd.DataFrame, context: RerankContext, k: int = 10) -> float:
+    """Catalogue coverage of top-k lists, as the evaluation measures it (`metrics.catalogue_coverage` over the
+    training catalogue, a model's n_items): the share of the items with a training interaction that are in at
+    least one list. The context's catalogue also holds items seen only in evaluation, which no model trained
+    on the training part can recommend, so they are left out of both counts."""
+    idx = context.item_index(lists.loc[lists["rank"] <= k, "item_id"].to_numpy())
+    idx = idx[context.item_popularity[idx] > 0]
+    return metrics.catalogue_coverage(idx[None, :], max(context.n_training_items, 1))
+
+
 PER_USER_MEASURES = ["hr", "ndcg", "ild", "avg_popularity", "long_tail_share", "calibration_kl"]
 
 
@@ -154,9 +164,7 @@ def summarise_lists(lists: pd.DataFrame, context: RerankContext, evaluation: pd.
     for name in PER_USER_MEASURES:
         if name in per_user:
             out[name], out[f"{name}_low"], out[f"{name}_high"] = bootstrap_mean_ci(per_user[name], n_boot, seed=seed)
-    top = lists[lists["rank"] <= k]
-    out["coverage"] = metrics.catalogue_coverage(context.item_index(top["item_id"].to_numpy())[None, :],
-                                                 context.n_items)
+    out["coverage"] = list_coverage(lists, context, k)
     out["amplification"] = stereotype_amplification(exposure_by_group(lists, context, k))
     return out
 

@@ -180,17 +180,31 @@ def distributed_fit():
         defaults.callbacks = before
 
 
+def distributed_model(model: str | None = None, task: str = "implicit", **config):
+    """The unfitted model `train_distributed` trains on this process: on a CUDA machine it takes GPU `LOCAL_RANK`
+    and dense embedding gradients unless `sparse` is given; a resolved config with sparse gradients on a GPU (NCCL
+    has no sparse all-reduce) is refused with a ValueError. The check reads the model's resolved config, not the
+    arguments: collabnn defaults to sparse=True, which an unset --sparse would hide."""
+    config = dict(config)
+    _, _, local = world()
+    on_gpu = torch.cuda.is_available() and config.get("device") in (None, "auto", "cuda")
+    if on_gpu:
+        config["device"] = f"cuda:{local}"
+        if config.get("sparse") is None:
+            config["sparse"] = False
+    recommender = make_model(model, task=task, **config)
+    if str(recommender.config.get("device")).startswith("cuda") and recommender.config.get("sparse"):
+        raise ValueError("NCCL has no sparse all-reduce: train with sparse=False (--no-sparse) on GPUs")
+    return recommender
+
+
 def train_distributed(train, model: str | None = None, task: str = "implicit", valid=None, **config):
     """Make and fit a model on this process group (call on every rank, after `init_process_group`).
 
     Same arguments as `helpers.training.train_model`; every rank returns the same fitted model.
     """
     rank, size, local = world()
-    if torch.cuda.is_available() and config.get("device", "auto") in ("auto", "cuda"):
-        config["device"] = f"cuda:{local}"
-        if config.get("sparse"):
-            raise ValueError("NCCL has no sparse all-reduce: train with sparse=False (--no-sparse) on GPUs")
-    recommender = make_model(model, task=task, **config)
+    recommender = distributed_model(model, task, **config)
     start = time.perf_counter()
     with distributed_fit():
         fit(recommender, train, valid)

@@ -141,3 +141,24 @@ def test_without_process_group_training_is_unchanged(planted):
         wrapped = train_model(small, "collabnn", device="cpu", **cfg)
     u, i = np.zeros(20, dtype=np.int64), np.arange(20)
     np.testing.assert_allclose(plain.score_pairs(u, i), wrapped.score_pairs(u, i), rtol=0, atol=1e-6)
+
+
+def test_the_gpu_guard_reads_the_resolved_config(monkeypatch):
+    """collabnn defaults to sparse gradients: on a CUDA machine with --sparse unset the guard must see that default
+    (and train dense), and refuse sparse=True given explicitly. Runs without a GPU: CUDA is pretended."""
+    from helpers.training import distributed
+
+    monkeypatch.setattr(distributed.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(distributed, "world", lambda: (0, 2, 1))
+    assert make_model_sparse_default() is True
+    model = distributed.distributed_model("collabnn", sparse=None)
+    assert model.config["sparse"] is False and model.config["device"] == "cuda:1"
+    with pytest.raises(ValueError, match="NCCL has no sparse all-reduce"):
+        distributed.distributed_model("collabnn", sparse=True)
+    monkeypatch.setattr(distributed.torch.cuda, "is_available", lambda: False)
+    assert distributed.distributed_model("collabnn").config["sparse"] is True  # gloo on CPUs reduces sparse gradients
+
+
+def make_model_sparse_default():
+    from helpers.models import make_model
+    return make_model("collabnn").config["sparse"]

@@ -21,7 +21,7 @@ def test_evaluation_notebook_smoke(tmp_path):
     data_dir, model_dir, out_dir = tmp_path / "data", tmp_path / "model", tmp_path / "reports"
     # one model saved beforehand (on the split the notebook will make), the others trained by the notebook
     train, _, _ = notebook_split(data_dir, "ml-100k", "random", seed=1, sample=3000)
-    MostPopular().fit(train).save(model_dir / "popular.pth")
+    MostPopular().fit(train).save(model_dir / "popular_implicit.pth")
     models = PARAMETER_DEFAULTS["MODELS"]  # the default list: baselines, mf and collabnn (trained here, small)
     assert {"popular", "ease", "mf", "collabnn"} <= set(models)
     pm.execute_notebook(str(ROOT / "evaluation.ipynb"), str(tmp_path / "evaluation.ipynb"), cwd=str(ROOT),

@@ -64,7 +64,7 @@ def test_training_notebook_smoke(tmp_path, monkeypatch):
     assert m["n_parameters"] > 10_000 and 1e-7 < m["lr_find_valley"] < 10 and m["tuning"] is None
     for fig in ("training_lr_find.png", "training_selection.png"):
         assert (out_dir / "figures" / fig).stat().st_size > 5_000
-    model = load_model(model_dir / "collabnn.pth")
+    model = load_model(model_dir / "collabnn_implicit.pth")
     assert model.metadata["dataset"] == "ml-100k" and model.metadata["split"] == "random"
     assert model.metadata["selection"]["best_epoch"] == m["epochs"]
     # ml-100k users have >= 20 ratings: the random split keeps every sampled user in both parts
@@ -73,9 +73,9 @@ def test_training_notebook_smoke(tmp_path, monkeypatch):
     # the other models the evaluation compares: trained once here, on this split, and saved for the other notebooks
     saved = read_metrics(out_dir / "metrics.json")["trained_models"]
     assert [r["model"] for r in saved["models"]] == ["popular", "collabnn_factor"] and saved["split"] == "random"
-    other = load_model(model_dir / "collabnn_factor.pth")
+    other = load_model(model_dir / "collabnn_factor_implicit.pth")
     assert other.metadata["split"] == "random" and other.metadata["selection"]["rule"] == "random"
-    assert model.n_users == other.n_users and load_model(model_dir / "popular.pth").n_items == model.n_items
+    assert model.n_users == other.n_users and load_model(model_dir / "popular_implicit.pth").n_items == model.n_items
 
 
 def test_training_notebook_tunes_on_validation(tmp_path, monkeypatch):
@@ -83,7 +83,7 @@ def test_training_notebook_tunes_on_validation(tmp_path, monkeypatch):
     t = m["tuning"]
     assert t["n_trials"] >= 1 and t["monitor"] == "validation ndcg_at_10" and t["validation_rule"] == "leave_one_out"
     assert m["epochs"] == t["best_epoch"] and m["validation"] == {}  # chosen by the tuner, not by a second selection
-    model = load_model(model_dir / "collabnn.pth")
+    model = load_model(model_dir / "collabnn_implicit.pth")
     assert model.metadata["tuning"]["best_params"] == t["best_params"]
     assert all(model.config[k] == v for k, v in t["best_params"].items())
     assert (out_dir / "figures" / "training_selection.png").stat().st_size > 5_000

@@ -237,3 +237,18 @@ def test_neumf_pretraining_initialises_from_gmf_and_mlp(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isfinite(model.score_pairs([0, 1], [2, 3])).all()
+
+
+def test_model_files_are_named_for_their_task_and_loading_checks_it(tmp_path):
+    from helpers.models import BiasBaseline, MostPopular, load_model, model_file_name
+
+    assert model_file_name("collabnn") == "collabnn_implicit.pth"
+    assert model_file_name("collabnn_rating") == "collabnn_rating.pth"
+    assert model_file_name("popular") == "popular_implicit.pth" and model_file_name("bias") == "bias_rating.pth"
+    train = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"], "rating": [4.0, 2.0, 5.0]})
+    path = BiasBaseline().fit(train).save(tmp_path / "bias_rating.pth")
+    assert load_model(path, task="rating").task == "rating"
+    with pytest.raises(ValueError, match="holds a rating-task bias model, not the implicit task asked for"):
+        load_model(path, task="implicit")
+    MostPopular().fit(train).save(tmp_path / "p.pth")
+    assert load_model(tmp_path / "p.pth").task == "implicit"

@@ -344,3 +344,25 @@ def test_sweep_reuses_run_variants_lists_and_gives_the_same_figures(context, mon
     base = fresh[fresh["weight"] == 0].drop(columns=["method"]).drop_duplicates()
     assert len(base) == 1  # weight 0 is the base list for every method
     assert base["ndcg"].iloc[0] == pytest.approx(per_user["model"]["ndcg"].mean())
+
+
+def test_coverage_is_one_definition_in_the_evaluation_and_the_reranking():
+    """The same top-k lists get the same catalogue coverage from evaluate_models and from the re-ranking measures,
+    although the re-ranking context's catalogue also holds items seen only in evaluation (here 'new')."""
+    from helpers.evaluation import evaluate_models
+    from helpers.evaluation.protocols import full_ranking
+    from helpers.models import MostPopular
+
+    train = _train()
+    evaluation = pd.DataFrame({"user_id": ["u1", "u2", "u1"], "item_id": ["a", "d", "new"]})
+    items = pd.concat([_items(), pd.DataFrame({"item_id": ["new"], "item_category": ["Drama"], "item_title": ["N"]})])
+    model = MostPopular().fit(train)
+    result = evaluate_models({"popular": model}, train, evaluation, protocols=("full",), k=3, n_boot=50, verbose=False)
+    evaluated = result.summary.query("metric == 'coverage'")["value"].iloc[0]
+    ranking = full_ranking(model, evaluation, train, k=3)
+    lists = pd.DataFrame([(u, model.item_ids[i], r + 1) for u, row in zip(ranking.user_ids, ranking.recommended)
+                          for r, i in enumerate(row)], columns=["user_id", "item_id", "rank"])
+    context = rerank.build_context(train, items=items)
+    assert context.n_items == model.n_items + 1 and context.n_training_items == model.n_items
+    assert rerank.measures.list_coverage(lists, context, k=3) == pytest.approx(evaluated)
+    assert evaluated == pytest.approx(len(set(lists["item_id"])) / model.n_items)
