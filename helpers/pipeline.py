@@ -110,7 +110,10 @@ def _relative(path: Path) -> str:
 def run_pipeline(dataset: str = "ml-100k", split: str = "auto", seed: int = 0, sample: int = 0,
                  output_dir="reports", data_dir="data", model_dir="model", notebooks=None,
                  parameters: dict | None = None, log=print) -> list[dict]:
-    """Run the notebooks in order; returns one dict per notebook (name, status, seconds, outputs)."""
+    """Run the notebooks in order; returns one dict per notebook (name, status, seconds, outputs).
+
+    A run that fails before any output (e.g. an unreadable dataset) leaves no folder behind that it created; a
+    notebook that fails leaves what ran so far, including the executed notebook that shows the error."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     output_dir, data_dir, model_dir = Path(output_dir).resolve(), Path(data_dir).resolve(), Path(model_dir).resolve()
@@ -126,10 +129,17 @@ def run_pipeline(dataset: str = "ml-100k", split: str = "auto", seed: int = 0, s
     if unknown:
         raise ValueError(f"parameter(s) {sorted(unknown)} are declared by none of the notebooks; "
                          f"known: {sorted(set().union(*declared.values()))}")
-    output_dir.mkdir(parents=True, exist_ok=True)
     for name, value in KERNEL_ENVIRONMENT.items():  # the kernels papermill starts inherit it
         os.environ.setdefault(name, value)
-    summary = write_pipeline_split(dataset, split, seed, sample, data_dir, output_dir)
+    created = [d for d in (output_dir, data_dir, model_dir) if not d.exists()]
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        summary = write_pipeline_split(dataset, split, seed, sample, data_dir, output_dir)
+    except BaseException:
+        for folder in created:  # only the empty folders this run made (never anything with content)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     common["SPLIT"] = summary["split"]  # "auto" resolved on the data: every notebook reads the split it was made by
     log(f"split ({summary['split']}): {summary['train_rows']:,} train / {summary['evaluation_rows']:,} evaluation rows "
         f"({summary['evaluation_share']:.1%}; {summary['evaluation_users_cold']:,} of {summary['evaluation_users']:,} "

@@ -17,6 +17,7 @@ pairs keep the latest.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import zipfile
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.data.csv_files import load_csv
-from helpers.data.download import download
+from helpers.data.download import download, git_blob_sha1
 from helpers.files import ROOT
 
 RAW_DIR = ROOT / "data" / "raw"
@@ -186,8 +187,29 @@ def fetch_ml100k(raw_dir: Path, url: str | None = None, md5: str | None = None) 
     return folder
 
 
+STANDIN_RECORD = ".standin.json"  # beside a stand-in df_electronics.csv: what wrote it and the file's git blob hash
+
+
+def standin_record(path) -> dict | None:
+    """The record `helpers.data.electronics_file.write_electronics_file` left beside the stand-in at `path`
+    (scale, seed, git blob hash), when the file still has the hash recorded; else None."""
+    side = Path(str(path) + STANDIN_RECORD)
+    if not (side.is_file() and Path(path).is_file()):
+        return None
+    try:
+        record = json.loads(side.read_text())
+    except (ValueError, OSError):
+        return None
+    return record if isinstance(record, dict) and record.get("git_blob") == git_blob_sha1(path) else None
+
+
 def _load_electronics(raw_dir: Path) -> pd.DataFrame:
-    path = download(ELECTRONICS_URL, Path(raw_dir) / ELECTRONICS_FILE, git_blob=ELECTRONICS_BLOB)
+    """The marketing-bias file: downloaded once, verified (also when cached) unless it is a recorded stand-in."""
+    path = Path(raw_dir) / ELECTRONICS_FILE
+    if standin_record(path) is None:
+        path = download(ELECTRONICS_URL, path, git_blob=ELECTRONICS_BLOB,
+                        cached_hint="a stand-in is read only with the record `make electronics-standin` writes "
+                                    "beside it: write it again with that command")
     raw = pd.read_csv(path, dtype={"item_id": str, "user_id": str})
     return electronics_canonical(raw, path)
 

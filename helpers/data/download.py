@@ -34,16 +34,22 @@ def md5sum(path: Path) -> str:
 
 
 def download(url: str, dest: Path, *, git_blob: str | None = None, md5: str | None = None,
-             timeout: float = 30, progress: bool = True) -> Path:
+             timeout: float = 30, progress: bool = True, cached_hint: str = "") -> Path:
     """`dest`, downloaded from `url` if absent, verified, written atomically (temp file then rename).
 
-    A cached file is used as it is. On a network error or a checksum mismatch nothing is left
-    under dest's folder and a one-line DownloadError says where to put the file by hand.
+    A cached file is verified too (the same checksum), so a damaged or replaced cache is never read as the
+    published data: a mismatch is a one-line DownloadError (with `cached_hint` appended) and the file is left
+    as it is. On a network error or a checksum mismatch of a download nothing is left under dest's folder and
+    a one-line DownloadError says where to put the file by hand.
     """
     dest = Path(dest)
-    if dest.exists():
-        return dest
     hand = f"download {url} by hand and save it as {dest}"
+    if dest.exists():
+        mismatch = _mismatch(dest, git_blob, md5)
+        if mismatch:
+            raise DownloadError(f"{dest}: the cached file does not match the published one ({mismatch}); delete it "
+                                f"to download it again, or {hand}{'; ' + cached_hint if cached_hint else ''}")
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(dest) as tmp:
         with open(tmp, "wb") as out:
@@ -57,10 +63,16 @@ def download(url: str, dest: Path, *, git_blob: str | None = None, md5: str | No
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise DownloadError(f"could not download {url} ({reason}); offline? {hand}") from None
-        if git_blob is not None and (got := git_blob_sha1(tmp)) != git_blob:
-            raise DownloadError(f"{url}: git blob hash {got} != expected {git_blob} (corrupted or changed "
-                                f"download, removed); {hand}")
-        if md5 is not None and (got := md5sum(tmp)) != md5:
-            raise DownloadError(f"{url}: md5 {got} != expected {md5} (corrupted download, removed); {hand}")
+        mismatch = _mismatch(tmp, git_blob, md5)
+        if mismatch:
+            raise DownloadError(f"{url}: {mismatch} (corrupted or changed download, removed); {hand}")
     return dest
 
+
+def _mismatch(path: Path, git_blob: str | None, md5: str | None) -> str:
+    """'' when `path` has the expected checksums, else what differs."""
+    if git_blob is not None and (got := git_blob_sha1(path)) != git_blob:
+        return f"git blob hash {got} != expected {git_blob}"
+    if md5 is not None and (got := md5sum(path)) != md5:
+        return f"md5 {got} != expected {md5}"
+    return ""

@@ -13,6 +13,7 @@ electronics_file_like's docstring, with the figures an analysis should find.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.data.datasets import ELECTRONICS_BLOB
+from helpers.data.datasets import ELECTRONICS_BLOB, STANDIN_RECORD
 from helpers.data.download import git_blob_sha1
 from helpers.data.synthetic import ELECTRONICS_SHAPE, RATING_SHARES, draw_items, interaction_codes, item_probabilities
-from helpers.files import ROOT, atomic_path
+from helpers.files import ROOT, atomic_path, write_text
 
 # The marketing-bias file's header, in order (Wan et al., WSDM 2020)
 ELECTRONICS_COLUMNS = ["item_id", "user_id", "rating", "timestamp", "model_attr", "category", "brand", "year",
@@ -232,13 +233,20 @@ def _shift_worth(sorted_latent: np.ndarray, thresholds: np.ndarray, stars: float
     return (lo + hi) / 2
 
 
-def write_electronics_file(path, scale: float = 1.0, seed: int = 0, **shape) -> Path:
-    """Write electronics_file_like(scale, seed, **shape) to `path` as df_electronics.csv (the exact header,
-    empty cells for a missing brand or user_attr), atomically; returns the path."""
-    df = electronics_file_like(scale=scale, seed=seed, **shape)
+def write_electronics_file(path, scale: float = 1.0, seed: int = 0, df: pd.DataFrame | None = None,
+                           **shape) -> Path:
+    """Write electronics_file_like(scale, seed, **shape) (or `df`, made by it) to `path` as df_electronics.csv
+    (the exact header, empty cells for a missing brand or user_attr), atomically, and beside it the stand-in's
+    record (PATH.standin.json: scale, seed, git blob hash), by which `load("electronics")` knows the file for a
+    stand-in and not a damaged download; returns the path."""
+    df = electronics_file_like(scale=scale, seed=seed, **shape) if df is None else df
+    path = Path(path)
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
-    return Path(path)
+    record = {"what": "synthetic stand-in for df_electronics.csv (helpers.data.electronics_file)", "scale": scale,
+              "seed": seed, **shape, "git_blob": git_blob_sha1(path)}
+    write_text(Path(str(path) + STANDIN_RECORD), json.dumps(record, indent=1) + "\n")
+    return path
 
 
 def electronics_file_summary(df: pd.DataFrame) -> dict:
@@ -284,8 +292,7 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         df = electronics_file_like(scale=args.scale, seed=args.seed, gender_known=args.gender_known)
         generated = time.perf_counter()
-        with atomic_path(out) as tmp:
-            df.to_csv(tmp, index=False)
+        write_electronics_file(out, args.scale, args.seed, df=df, gender_known=args.gender_known)
         written = time.perf_counter()
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

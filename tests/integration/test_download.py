@@ -105,3 +105,27 @@ def test_grouplens_fallback_reads_the_official_archive_layout(server, tmp_path, 
     assert df["user_gender"].tolist() == ["M", "F"]
     ref = data.load("ml-100k", verbose=False)
     assert list(df.columns) == list(ref.columns)
+
+
+def test_a_damaged_cache_is_refused_in_one_line_and_left_in_place(tmp_path):
+    cached = tmp_path / "df_electronics.csv"
+    cached.write_bytes(CSV[:-5])  # e.g. a copy cut short
+    with pytest.raises(DownloadError) as err:
+        download("http://127.0.0.1:9/df_electronics.csv", cached, git_blob=blob(CSV), progress=False)
+    msg = str(err.value)
+    assert msg.startswith(f"{cached}: the cached file does not match the published one (git blob hash")
+    assert "delete it to download it again" in msg and "\n" not in msg and cached.read_bytes() == CSV[:-5]
+
+
+def test_a_recorded_stand_in_is_read_and_an_edited_one_is_not(tmp_path):
+    from helpers.data.electronics_file import write_electronics_file
+
+    path = write_electronics_file(tmp_path / "df_electronics.csv", scale=0.002, seed=1)
+    record = data.standin_record(path)
+    assert record["scale"] == 0.002 and record["git_blob"] == git_blob_sha1(path)
+    assert data.load("electronics", raw_dir=tmp_path, verbose=False)["user_id"].nunique() > 100
+    with path.open("a") as f:
+        f.write("9,9,5.0,2014-01-01,Male,Headphones,,2014,,0\n")  # changed after it was written
+    assert data.standin_record(path) is None
+    with pytest.raises(DownloadError, match="write it again with that command"):
+        data.load("electronics", raw_dir=tmp_path, verbose=False)

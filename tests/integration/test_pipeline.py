@@ -78,3 +78,10 @@ def test_unknown_parameter_rejected_before_anything_runs(tmp_path):
 def test_declared_parameters_reads_the_parameters_cell():
     params = declared_parameters(ROOT / "EDA.ipynb")
     assert params["DATASET"] == "ml-100k" and params["SAMPLE"] == 0 and "OUTPUT_DIR" in params
+
+
+def test_a_run_that_fails_before_any_output_leaves_no_folder(tmp_path):
+    with pytest.raises(ValueError, match="file not found"):
+        run_pipeline(f"csv:{tmp_path / 'missing.csv'}", output_dir=tmp_path / "r", data_dir=tmp_path / "d",
+                     model_dir=tmp_path / "m", notebooks=["EDA.ipynb"], log=lambda *a: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
