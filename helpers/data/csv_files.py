@@ -67,15 +67,25 @@ def load_csv(path: Path, user_col, item_col, rating_col, timestamp_col, sep) -> 
     else:
         rating = pd.Series(np.ones(len(raw)))
     if timestamp_col in raw.columns:
-        ts = pd.to_numeric(raw[timestamp_col], errors="coerce")
-        if ts.isna().any():
-            parsed = pd.to_datetime(raw[timestamp_col], errors="coerce")
-            if parsed.isna().any():
-                first = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-                raise ValueError(f"{path}: column '{timestamp_col}' has unreadable value "
-                                 f"{raw[timestamp_col].iloc[first]!r} at data row {first + 1}; "
-                                 "use unix seconds or an ISO date")
-            ts = (parsed - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+        text = raw[timestamp_col]
+        ts = pd.to_numeric(text, errors="coerce")
+        if ts.isna().any():  # not all numbers: all ISO dates (times with a zone are converted to UTC)
+            try:
+                parsed = pd.to_datetime(text.astype("string"), errors="coerce", format="ISO8601", utc=True)
+            except (ValueError, OverflowError):  # pandas raises OutOfBoundsDatetime for some values despite coerce
+                parsed = pd.Series([_iso_date(v) for v in text], index=text.index, dtype="datetime64[s, UTC]")
+            bad = parsed.isna().to_numpy()
+            if bad.any():
+                first = int(np.flatnonzero(bad)[0])
+                value = "" if pd.isna(text.iloc[first]) else str(text.iloc[first])
+                raise ValueError(f"{path}: column '{timestamp_col}' has unreadable value {value!r} at data row "
+                                 f"{first + 1}; use unix seconds or an ISO date (e.g. 2014-02-01) in every row")
+            ts = pd.Series(parsed.dt.tz_convert(None).astype("datetime64[s]").astype(np.int64), index=text.index)
+        out_of_range = ~(np.abs(ts.to_numpy(dtype=np.float64)) < 2.0 ** 62)
+        if out_of_range.any():
+            first = int(np.flatnonzero(out_of_range)[0])
+            raise ValueError(f"{path}: column '{timestamp_col}' has value {str(text.iloc[first])!r} at data row "
+                             f"{first + 1}, not a unix time in seconds (finite, within +-4.6e18)")
         timestamp = pd.array(ts.astype(np.int64), dtype="Int64")
     else:
         timestamp = pd.array([pd.NA] * len(raw), dtype="Int64")
@@ -85,6 +95,14 @@ def load_csv(path: Path, user_col, item_col, rating_col, timestamp_col, sep) -> 
                        "timestamp": timestamp})
     extra = [c for c in raw.columns if c not in (user_col, item_col, rating_col, timestamp_col)]
     return pd.concat([df, raw[extra].reset_index(drop=True)], axis=1)
+
+
+def _iso_date(value):
+    """One ISO date as a UTC Timestamp, NaT when it is not one (or out of pandas' range)."""
+    try:
+        return pd.to_datetime(value, format="ISO8601", utc=True).as_unit("s")
+    except (ValueError, OverflowError, TypeError):
+        return pd.NaT
 
 
 ID_ALIASES = {"userId": "user_id", "movieId": "item_id", "itemId": "item_id", "genres": "item_category"}
