@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from helpers.files import write_text  # noqa: E402  (the repository on the path first, for a run without `make setup`)
+from helpers.files import atomic_path, write_text  # noqa: E402  (the repository on the path first, for a run without `make setup`)
 
 # Defaults (typed, one place); every one is a command-line option of the same name.
 DEFAULTS = {
@@ -475,8 +475,8 @@ def plot_growth(rows: list[dict], path: Path) -> None:
     fig.suptitle(f"CollabNN, implicit task, synthetic Electronics shape ({shares} of 1.29M ratings); "
                  "dotted: targets (epoch 60 s, top-10 30 s, 4 GB)", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 
@@ -530,7 +530,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.worker:
         res = WORKERS[args.worker](args.size, json.loads(args.worker_opts))
-        Path(args.worker_out).write_text(json.dumps(res))
+        write_text(Path(args.worker_out), json.dumps(res))
         return res
 
     opts = {k: getattr(args, k) for k in DEFAULTS}
@@ -555,8 +555,7 @@ def main(argv=None) -> dict:
     merge_json(ROOT / opts["out"], "scale", result)
     if len(result["rows"]) >= 1:
         plot_growth(result["rows"], ROOT / opts["figure"])
-    (ROOT / opts["table"]).parent.mkdir(parents=True, exist_ok=True)
-    (ROOT / opts["table"]).write_text(markdown_table(result))
+    write_text(ROOT / opts["table"], markdown_table(result))
     print(markdown_table(result))
     return result
 

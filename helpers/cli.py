@@ -16,7 +16,8 @@ TRAIN.csv: user_id,item_id[,rating][,timestamp]. PAIRS.csv: user_id,item_id (out
 the same order plus `score`; NaN for a user or item unknown to the model, counted on stderr).
 RECS.csv: user_id,item_id,rank,score; users unknown to the model get the most popular training
 items (counted on stderr). Without --exclude, the items each user had in training are excluded.
-Errors print one line on stderr and exit with status 2.
+Ids are read as `train` reads them (helpers.data.ids: spaces stripped; empty, NA-like or over-long ids are errors).
+Expected failures print one line on stderr and exit with status 2, writing nothing; outputs are written atomically.
 """
 from __future__ import annotations
 
@@ -209,14 +210,14 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     u.set_defaults(func=cmd_tune)
     s = sub.add_parser("score", help="score (user_id, item_id) pairs")
-    s.add_argument("--model", required=True)
+    s.add_argument("--model", required=True, help="model file (.pth) written by train, tune or training.ipynb")
     s.add_argument("--pairs", required=True, help="CSV with user_id,item_id")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="CSV to write: the pairs' rows in order plus score")
     s.set_defaults(func=cmd_score)
     r = sub.add_parser("recommend", help="top-k items per user")
-    r.add_argument("--model", required=True)
+    r.add_argument("--model", required=True, help="model file (.pth) written by train, tune or training.ipynb")
     r.add_argument("--k", type=at_least(1), default=10, help="items per user (>= 1)")
-    r.add_argument("--out", required=True)
+    r.add_argument("--out", required=True, help="CSV to write: user_id,item_id,rank,score")
     r.add_argument("--users", default=None, help="CSV with user_id (default: every user of the model)")
     r.add_argument("--exclude", default=None, help="CSV user_id,item_id to exclude (default: the training items)")
     r.set_defaults(func=cmd_recommend)

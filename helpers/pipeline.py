@@ -155,12 +155,18 @@ def run_pipeline(dataset: str = "ml-100k", split: str = "auto", seed: int = 0, s
         out = output_dir / path.name
         log(f"running {path.name} with {params}")
         start = time.time()
+        # papermill writes its output after every cell: run into a hidden file beside `out`, renamed over it when
+        # the notebook has run to the end, so a failed or killed run leaves the earlier `out` untouched
+        running = out.with_name(f".{out.stem}.running.ipynb")
         try:
-            pm.execute_notebook(str(path), str(out), parameters=params, cwd=str(ROOT), progress_bar=False,
+            pm.execute_notebook(str(path), str(running), parameters=params, cwd=str(ROOT), progress_bar=False,
                                 kernel_name="python3")
         except pm.PapermillExecutionError as exc:
+            failed = out.with_name(f"{out.stem}.failed.ipynb")
+            os.replace(running, failed)
             raise PipelineError(f"{path.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-                                f"{exc.ename}: {exc.evalue}; the executed notebook is {out}") from None
+                                f"{exc.ename}: {exc.evalue}; the executed notebook is {failed}") from None
+        os.replace(running, out)
         html = render_html(out)
         seconds = round(time.time() - start, 1)
         log(f"done {path.name} in {seconds}s -> {out.name}, {html.name}")

@@ -49,13 +49,20 @@ def _notebook(path, source, placeholder=False):
     return path
 
 
-def test_failing_notebook_is_named_with_its_cell(tmp_path):
+def test_failing_notebook_is_named_with_its_cell_and_leaves_the_earlier_output(tmp_path):
     bad = _notebook(tmp_path / "broken.ipynb", "raise ValueError('column rating missing')")
+    earlier = tmp_path / "r" / "broken.ipynb"
+    earlier.parent.mkdir()
+    earlier.write_text("the output of an earlier, successful run")
     with pytest.raises(PipelineError) as err:
         run_pipeline("ml-100k", sample=2000, output_dir=tmp_path / "r", data_dir=tmp_path / "d",
                      notebooks=[str(bad)], log=lambda *a: None)
     msg = str(err.value)
     assert msg.startswith("broken.ipynb failed in cell") and "ValueError: column rating missing" in msg
+    failed = tmp_path / "r" / "broken.failed.ipynb"
+    assert msg.endswith(f"the executed notebook is {failed}") and "column rating missing" in failed.read_text()
+    assert earlier.read_text() == "the output of an earlier, successful run"
+    assert not list((tmp_path / "r").glob(".*running*"))
 
 
 def test_placeholder_is_skipped_visibly(tmp_path):

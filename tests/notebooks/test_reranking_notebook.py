@@ -119,7 +119,7 @@ def test_a_model_from_another_split_is_refused(tmp_path):
     train, other = df.iloc[:200], df.iloc[50:250]
     from helpers.models import EASE
 
-    EASE(lambda_=10.0).fit(train).save(tmp_path / "ease.pth")
+    EASE(lambda_=10.0).fit(train).save(tmp_path / "ease_implicit.pth")
     models, sources = load_or_train(["ease"], train, model_dir=tmp_path, log=None)
     assert sources["source"].iloc[0].startswith("loaded") and models["ease"].n_items > 0
     with pytest.raises(ValueError, match="trained on other data"):

@@ -88,7 +88,7 @@ BAD = {
     "blank_id": ("user_id,item_id\n1,2\n   ,5\n", "column 'user_id' has 1 missing id(s), the first '   ' at data row 2"),
     "na_marker_id": ("user_id,item_id\nnull,2\n", "the first 'null' at data row 1"),
     "long_id": ("user_id,item_id\n1," + "x" * 300 + "\n", "an id of 300 characters at data row 1"),
-    "huge_timestamp": ("user_id,item_id,timestamp\n1,2,1e30\n", "has value '1e30' at data row 1, not a unix time"),
+    "huge_timestamp": ("user_id,item_id,timestamp\n1,2,1e30\n", "has value '1e+30' at data row 1, not a unix time"),
     "bad_timestamp": ("user_id,item_id,timestamp\n1,2,yesterday-ish\n", "column 'timestamp' has unreadable value"),
 }
 

@@ -323,10 +323,10 @@ def test_parameters_are_checked_with_helpful_messages():
 def test_load_or_train_refuses_a_model_trained_on_the_evaluation_data(tmp_path):
     train, evaluation = toy_split(6)
     leaky = MostPopular().fit(pd.concat([train, evaluation]))
-    leaky.save(tmp_path / "popular.pth")
+    leaky.save(tmp_path / "popular_implicit.pth")
     with pytest.raises(ValueError, match="evaluation interactions"):
         load_or_train(["popular"], train, evaluation, tmp_path, log=None)
-    MostPopular().fit(train).save(tmp_path / "popular.pth")
+    MostPopular().fit(train).save(tmp_path / "popular_implicit.pth")
     models, sources = load_or_train(["popular", "ease"], train, evaluation, tmp_path, log=None)
     assert sources["source"].str.startswith("loaded").tolist() == [True, False]
 
@@ -395,3 +395,13 @@ def test_history_row_sums_is_the_sparse_product():
     for x in (rows, binary):
         np.testing.assert_allclose(history_row_sums(x, weights).numpy(), x @ weights.numpy(), rtol=1e-5, atol=1e-6)
     assert history_row_sums(sp.csr_matrix((0, 12), dtype=np.float32), weights).shape == (0, 7)
+
+
+def test_load_or_train_refuses_a_file_of_the_other_task(tmp_path):
+    """A rating model saved under the implicit entry's name (e.g. by hand) is refused, not evaluated as a ranker."""
+    from helpers.models import BiasBaseline
+
+    train, evaluation = toy_split(6)
+    BiasBaseline().fit(train).save(tmp_path / "popular_implicit.pth")
+    with pytest.raises(ValueError, match="holds a rating-task bias model, not the implicit task asked for"):
+        load_or_train(["popular"], train, evaluation, tmp_path, log=None)
