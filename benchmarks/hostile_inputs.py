@@ -133,15 +133,17 @@ def main() -> int:
         rows.append((f"{command}: killed (-9) mid-write over an earlier output", status, False,
                      "earlier output whole" if out.read_bytes() == good else "TRUNCATED", "-", ""))
     mode = oct(model.stat().st_mode & 0o777)
+    umask = os.umask(0)
+    os.umask(umask)
     lines = ["# Hostile inputs at the command line", "",
              f"`.venv/bin/python benchmarks/hostile_inputs.py`, {time.strftime('%Y-%m-%d')}. Each probe is a fresh "
-             "`python -m helpers` process. \"written\" says whether the --out file exists afterwards; peak MB is the "
-             "largest resident size of any child process so far.", "",
+             "`python -m helpers` process. \"written\" says whether the --out file exists afterwards; peak MB is that "
+             "process's largest resident size (`os.wait4`; about 800 MB is importing torch and fastai).", "",
              "| probe | status | traceback | written | peak MB | stderr (last line) |", "|---|---|---|---|---|---|"]
     lines += [f"| {r[0]} | {r[1]} | {'yes' if r[2] else 'no'} | {r[3]} | {r[4]} | {r[5]} |" for r in rows]
     lines += ["", f"- `score` of `u1, i5` and ` u1 ,i5`: scores {scores['score'].round(4).tolist()} (the same pair).",
               f"- `recommend` with u1 listed twice: {len(recs)} rows for {recs['user_id'].nunique()} users.",
-              f"- The model file's mode under umask {oct(os.umask(os.umask(0)))}: {mode}.", ""]
+              f"- The model file's mode under umask {oct(umask)}: {mode} (what a plain `open()` gives).", ""]
     write_text(LOG, "\n".join(lines))
     print(f"wrote {LOG}")
     return 0

@@ -158,3 +158,23 @@ def test_a_file_that_is_not_utf8_is_named_in_one_line(tmp_path):
         load(f"csv:{f}")
     assert str(err.value) == (f"interactions file {f} is not UTF-8 text (it has byte 0xe9, invalid in UTF-8); "
                               "save it as UTF-8")
+
+
+def test_looking_up_ids_costs_the_vocabulary_width_not_the_longest_id():
+    """One 100,000-character id among 100,000 values: numpy's fixed-width strings would take 100,000 x 100,000 x 4
+    bytes (37 GiB) for the lookup; it takes the vocabulary's width (measured with tracemalloc, which sees numpy)."""
+    import tracemalloc
+
+    from helpers.data import encode_ids
+
+    vocabulary = np.array(sorted(f"u{i}" for i in range(1000)))
+    values = [f"u{i % 1000}" for i in range(100_000)]
+    values[7] = "x" * 100_000
+    tracemalloc.start()
+    try:
+        positions = encode_ids(values, vocabulary)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200e6 and positions[7] == -1 and (positions[:7] >= 0).all()
+    assert vocabulary[positions[8]] == "u8"
