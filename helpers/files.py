@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent  # the repository (notebooks, data/, model/, reports/)
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process umask (read without changing it for longer than the call)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -43,7 +44,7 @@ def atomic_path(path, mode: int = 0o666) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode & ~_umask())
+        os.chmod(tmp, mode & ~current_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -29,7 +29,7 @@ import pandas as pd
 
 from helpers.data.csv_files import load_csv
 from helpers.data.download import download, git_blob_sha1
-from helpers.files import ROOT
+from helpers.files import ROOT, current_umask
 
 RAW_DIR = ROOT / "data" / "raw"
 
@@ -183,6 +183,7 @@ def fetch_ml100k(raw_dir: Path, url: str | None = None, md5: str | None = None) 
         tmp = Path(tempfile.mkdtemp(dir=raw_dir))
         for f in ("u.data", "u.user", "u.item"):
             (tmp / f).write_bytes(z.read(f"ml-100k/{f}"))
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's folder is private (0700); a plain mkdir's permissions instead
         os.replace(tmp, folder)
     return folder
 

@@ -239,12 +239,17 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    backend = init_process_group(args.backend)
-    rank, size, _ = world()
-    train = read_interactions_csv(args.train)
-    valid = read_interactions_csv(args.valid) if args.valid else None
     config = {"epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
               "sparse": args.sparse, "device": args.device, "loss": args.loss}
+    try:  # bad options or files: one line and status 2, before any process group (as `python -m helpers`)
+        distributed_model(args.model, args.task, **config)
+        train = read_interactions_csv(args.train)
+        valid = read_interactions_csv(args.valid) if args.valid else None
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    backend = init_process_group(args.backend)
+    rank, size, _ = world()
     try:
         model = train_distributed(train, args.model, args.task, valid=valid, **config)
         if rank == 0:

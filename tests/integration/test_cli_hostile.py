@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from helpers import cli
-from helpers.files import ROOT
+from helpers.files import ROOT, current_umask
 
 
 def run(*args):
@@ -58,13 +58,7 @@ def write(path, content):
 
 
 def test_a_model_file_is_readable_by_the_group(folder):
-    assert stat.S_IMODE((folder / "m.pth").stat().st_mode) == 0o666 & ~_umask()
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    assert stat.S_IMODE((folder / "m.pth").stat().st_mode) == 0o666 & ~current_umask()
 
 
 def test_the_same_id_is_read_the_same_way_by_train_and_score(folder):

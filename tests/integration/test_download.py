@@ -10,6 +10,7 @@ import pytest
 
 from helpers.data import datasets as data
 from helpers.data.download import DownloadError, download, git_blob_sha1
+from helpers.files import current_umask
 
 CSV = (b"item_id,user_id,rating,timestamp,model_attr,category,brand,year,user_attr,split\n"
        b"0,0,5,1999-06-13,Female,Portable Audio & Video,,1999,,0\n"
@@ -107,6 +108,7 @@ def test_grouplens_fallback_reads_the_official_archive_layout(server, tmp_path, 
     if wheel is not None:  # (load("ml-100k") here would fetch the test's archive into the repository's data/raw)
         assert list(df.columns) == list(data._ml100k_from_atomic(wheel).columns)
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["ml-100k", "ml-100k.zip"]
+    assert (tmp_path / "raw" / "ml-100k").stat().st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700
 
 
 def test_a_damaged_cache_is_refused_in_one_line_and_left_in_place(tmp_path):
