@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import papermill as pm
 from nbconvert import HTMLExporter
 
@@ -92,6 +93,15 @@ def write_pipeline_split(dataset: str, split: str, seed: int, sample: int, data_
     return summary
 
 
+def _settle(running: Path, final: Path) -> Path:
+    """Move papermill's finished output `running` to `final` (atomically), its recorded output_path made `final`."""
+    nb = nbformat.read(running, as_version=4)
+    nb.metadata.setdefault("papermill", {})["output_path"] = str(final)
+    write_text(final, nbformat.writes(nb))
+    running.unlink()
+    return final
+
+
 def render_html(notebook: Path) -> Path:
     """HTML rendering of an executed notebook, next to it (written atomically)."""
     body, _ = HTMLExporter().from_filename(str(notebook))
@@ -162,11 +172,10 @@ def run_pipeline(dataset: str = "ml-100k", split: str = "auto", seed: int = 0, s
             pm.execute_notebook(str(path), str(running), parameters=params, cwd=str(ROOT), progress_bar=False,
                                 kernel_name="python3")
         except pm.PapermillExecutionError as exc:
-            failed = out.with_name(f"{out.stem}.failed.ipynb")
-            os.replace(running, failed)
+            failed = _settle(running, out.with_name(f"{out.stem}.failed.ipynb"))
             raise PipelineError(f"{path.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
                                 f"{exc.ename}: {exc.evalue}; the executed notebook is {failed}") from None
-        os.replace(running, out)
+        _settle(running, out)
         html = render_html(out)
         seconds = round(time.time() - start, 1)
         log(f"done {path.name} in {seconds}s -> {out.name}, {html.name}")
