@@ -151,3 +151,27 @@ def test_score_from_the_command_line_writes_every_row_or_one_line_and_status_2(m
         assert scores["user_id"].tolist() == [v.strip() for v in given_rows["user_id"]]
         known = scores["user_id"].isin(["u1", "u2", "007", "José"]) & scores["item_id"].isin(["i1", "i2", "i3"])
         assert scores.loc[known, "score"].map(math.isfinite).all() and scores.loc[~known, "score"].isna().all()
+
+
+RANGES = {"--epochs": (1, int), "--batch-size": (1, int), "--patience": (1, int), "--seed": (0, int),
+          "--lr": (0.0, float), "--wd": (0.0, float)}
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(RANGES)), st.one_of(st.text(max_size=8), st.integers(-10**6, 10**6).map(str),
+                                                  st.floats().map(repr), st.sampled_from(["1e400", "-0", "0x10", "٣"])))
+def test_numeric_options_parse_in_range_or_fail_in_one_line(option, value):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            args = cli.parser().parse_args(["train", "--train", "t.csv", "--out", "m.pth", f"{option}={value}"])
+        except SystemExit as exc:
+            lines = err.getvalue().splitlines()
+            assert exc.code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and option in lines[0]
+            event("rejected")
+            return
+    event("accepted")
+    low, kind = RANGES[option]
+    got = getattr(args, option[2:].replace("-", "_"))
+    assert isinstance(got, kind) and math.isfinite(got)
+    assert got > low if option == "--lr" else got >= low
