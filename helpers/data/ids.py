@@ -43,6 +43,14 @@ def normalise_ids(values, column: str = "id", source: str = "input") -> np.ndarr
     return stripped.to_numpy(dtype=object)
 
 
+def strip_ids(values) -> np.ndarray:
+    """`values` as an object array of text, surrounding spaces stripped; a missing value becomes "" (an id no model
+    knows). For the library's lookups by raw id (`Recommender.score`, `recommend`, `exclude`), which answer an unknown
+    id with NaN or popularity instead of an error, so " u1" finds "u1" as it does in the files `normalise_ids` reads."""
+    series = pd.Series(values, dtype=object)
+    return series.where(series.notna(), "").astype(str).str.strip().to_numpy(dtype=object)
+
+
 def check_id_map(ids: np.ndarray, what: str, source: str) -> None:
     """Raise a one-line ValueError unless `ids` (a model's id map) is sorted, unique, normalised text."""
     ids = np.asarray(ids)

@@ -25,7 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from helpers.data.ids import check_id_map, normalise_ids
+from helpers.data.ids import check_id_map, normalise_ids, strip_ids
 from helpers.data.interactions import encode_ids, interaction_matrix
 from helpers.files import atomic_path
 from helpers.models.registry import MODEL_CLASSES
@@ -154,8 +154,8 @@ class Recommender:
         for col in ("user_id", "item_id"):
             if col not in pairs.columns:
                 raise ValueError(f"pairs have no column '{col}'; found {list(pairs.columns)}")
-        u = self.user_index(pairs["user_id"].to_numpy())
-        i = self.item_index(pairs["item_id"].to_numpy())
+        u = self.user_index(strip_ids(pairs["user_id"]))
+        i = self.item_index(strip_ids(pairs["item_id"]))
         known = (u >= 0) & (i >= 0)
         out = np.full(len(pairs), np.nan, dtype=np.float64)
         if known.any():
@@ -173,8 +173,8 @@ class Recommender:
         if isinstance(exclude, str) and exclude == "train":
             return self.seen
         if isinstance(exclude, pd.DataFrame):
-            u = self.user_index(exclude["user_id"].to_numpy())
-            i = self.item_index(exclude["item_id"].to_numpy())
+            u = self.user_index(strip_ids(exclude["user_id"]))
+            i = self.item_index(strip_ids(exclude["item_id"]))
             keep = (u >= 0) & (i >= 0)
             return interaction_matrix(u[keep], i[keep], self.n_users, self.n_items)
         raise ValueError(f"exclude must be 'train', None or a DataFrame of (user_id, item_id); got {type(exclude).__name__}")
@@ -201,13 +201,13 @@ class Recommender:
     def recommend(self, users=None, k: int = 10, exclude="train", batch_size: int = 1024) -> pd.DataFrame:
         """Top-k per user: DataFrame user_id, item_id, rank (1..k), score, cold_start.
 
-        users: raw ids (None = every user of the model). exclude: "train" (items seen in training),
-        None, or a DataFrame of (user_id, item_id) pairs to exclude. Users unknown to the model get the
-        most popular training items (score = training count) and cold_start=True.
+        users: raw ids, surrounding spaces ignored, each recommended once (None = every user of the model).
+        exclude: "train" (items seen in training), None, or a DataFrame of (user_id, item_id) pairs to exclude.
+        Users unknown to the model get the most popular training items (score = training count) and cold_start=True.
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        user_list = self.user_ids if users is None else np.asarray(pd.Series(users).astype(str))
+        user_list = self.user_ids if users is None else pd.unique(strip_ids(users))  # each user once, in given order
         u = self.user_index(user_list)
         known = u >= 0
         excl = self.exclusion_matrix(exclude)
@@ -228,7 +228,7 @@ class Recommender:
             popular = np.argsort(-self.item_popularity, kind="stable")
             excluded_cold = set()
             if isinstance(exclude, pd.DataFrame):
-                excluded_cold = set(zip(exclude["user_id"].astype(str), exclude["item_id"].astype(str)))
+                excluded_cold = set(zip(strip_ids(exclude["user_id"]), strip_ids(exclude["item_id"])))
             rows = []
             for user in cold_users:  # cold users are few; per-user filtering of a short list
                 chosen = [j for j in popular[: k + 50] if (user, self.item_ids[j]) not in excluded_cold][:k]

@@ -252,3 +252,17 @@ def test_model_files_are_named_for_their_task_and_loading_checks_it(tmp_path):
         load_model(path, task="implicit")
     MostPopular().fit(train).save(tmp_path / "p.pth")
     assert load_model(tmp_path / "p.pth").task == "implicit"
+
+
+def test_library_lookups_read_ids_as_the_files_are_read():
+    """fit strips ids (helpers.data.ids); score, recommend and exclude find them with the same spaces, and a user
+    listed twice is recommended once."""
+    from helpers.models import MostPopular
+
+    train = pd.DataFrame({"user_id": [" u1", "u1 ", "u2", "u3"], "item_id": ["a", "b ", "a", "c"]})
+    model = MostPopular().fit(train)
+    assert model.user_ids.tolist() == ["u1", "u2", "u3"] and model.item_ids.tolist() == ["a", "b", "c"]
+    scores = model.score(pd.DataFrame({"user_id": ["u1", " u1 ", "u2"], "item_id": ["c", " c", "b"]}))
+    assert scores[0] == scores[1] and not np.isnan(scores).any()
+    recs = model.recommend(["u2", " u2", "u2 "], k=2, exclude=pd.DataFrame({"user_id": [" u2"], "item_id": ["a "]}))
+    assert recs["user_id"].tolist() == ["u2", "u2"] and "a" not in set(recs["item_id"])
