@@ -34,6 +34,7 @@ from helpers.data import load
 from helpers.data.csv_files import read_csv_file
 from helpers.files import atomic_path
 from helpers.models import DEFAULT_MODEL, load_model
+from helpers.models.neural import OPTION_RANGES
 from helpers.training import train_model
 from helpers.training.tuning import SEARCH_SPACES, parse_budget, tune
 
@@ -72,6 +73,13 @@ def number(low: float = 0.0, allow_low: bool = False):
         return value
     parse.__name__ = f"number {'>=' if allow_low else '>'} {low:g}"
     return parse
+
+
+def option_type(key: str, low: int | None = None):
+    """The argparse type of a training option, its range read from `OPTION_RANGES` (the models' one statement of
+    it); `low` raises an integer option's bound (the command line trains at least one epoch)."""
+    smallest, closed, integer = OPTION_RANGES[key]
+    return at_least(smallest if low is None else low) if integer else number(smallest, allow_low=closed)
 
 
 def writable_output(path, option: str = "--out") -> Path:
@@ -182,20 +190,23 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="model file to write (.pth)")
     t.add_argument("--task", default="implicit", choices=["implicit", "rating"])
     t.add_argument("--model", default=None, help="collabnn (default) | collabnn_factor | collabnn_mlp | mf | neumf")
-    t.add_argument("--epochs", type=at_least(1), default=None, help="most epochs (>= 1); default: the model's default")
-    t.add_argument("--seed", type=at_least(0), default=0, help="random seed (>= 0); the same seed gives the same model")
+    t.add_argument("--epochs", type=option_type("epochs", low=1), default=None,
+                   help="most epochs (>= 1); default: the model's default")
+    t.add_argument("--seed", type=option_type("seed"), default=0, help="random seed (>= 0); the same seed gives the same model")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    t.add_argument("--lr", type=number(0.0), default=None, help="peak learning rate (> 0); default: the model's default")
-    t.add_argument("--wd", type=number(0.0, allow_low=True), default=None,
+    t.add_argument("--lr", type=option_type("lr"), default=None, help="peak learning rate (> 0); default: the model's default")
+    t.add_argument("--wd", type=option_type("wd"), default=None,
                    help="weight decay (>= 0); default: the model's default")
-    t.add_argument("--batch-size", type=at_least(1), default=None, help="rows per batch (>= 1); default: the model's")
+    t.add_argument("--batch-size", type=option_type("batch_size"), default=None,
+                   help="rows per batch (>= 1); default: the model's")
     t.add_argument("--loss", default=None, choices=["auto", "multinomial", "bce", "softmax", "bpr"],
                    help="implicit task; default: the model's (collabnn: auto = multinomial over the catalogue when "
                         "users x items is small enough, else bce with 4 sampled negatives)")
     t.add_argument("--progress", action="store_true", help="show fastai's progress bars")
     t.add_argument("--validation", default="random", choices=["auto", "random", "global", "leave_one_out", "temporal"],
                    help="how the validation part is carved out of TRAIN.csv for early stopping (default random per user)")
-    t.add_argument("--patience", type=at_least(1), default=None, help="epochs without a better validation figure before stopping")
+    t.add_argument("--patience", type=option_type("patience"), default=None,
+                   help="epochs without a better validation figure before stopping")
     t.add_argument("--no-early-stopping", action="store_true", help="train exactly --epochs, no validation")
     t.set_defaults(func=cmd_train)
     u = sub.add_parser("tune", help="search a model's hyperparameters on validation (Optuna) and save the best")
@@ -206,7 +217,7 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--model", default=None, choices=sorted({m for m, _ in SEARCH_SPACES}), help="default collabnn")
     u.add_argument("--task", default="implicit", choices=["implicit", "rating"])
     u.add_argument("--validation", default="random", choices=["auto", "random", "global", "leave_one_out", "temporal"])
-    u.add_argument("--seed", type=at_least(0), default=0, help="random seed (>= 0)")
+    u.add_argument("--seed", type=option_type("seed"), default=0, help="random seed (>= 0)")
     u.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     u.set_defaults(func=cmd_tune)
     s = sub.add_parser("score", help="score (user_id, item_id) pairs")

@@ -26,7 +26,7 @@ def normalise_ids(values, column: str = "id", source: str = "input") -> np.ndarr
     `column` and the (1-based) data row of the first missing or over-long id. `values` is not modified."""
     series = pd.Series(values, dtype=object, copy=True).reset_index(drop=True)
     missing = series.isna().to_numpy().copy()
-    stripped = series.where(~missing, "").astype(str).str.strip()
+    stripped = pd.Series(strip_ids(series))
     lengths = stripped.str.len().to_numpy()
     if (lengths > MAX_ID_LENGTH).any():
         first = int(np.flatnonzero(lengths > MAX_ID_LENGTH)[0])
