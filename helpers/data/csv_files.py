@@ -56,19 +56,20 @@ def load_csv(path: Path, user_col, item_col, rating_col, timestamp_col, sep) -> 
     if len(raw) == 0:
         raise ValueError(f"{path}: file has a header but no rows; add at least one interaction")
     if rating_col in raw.columns:
-        rating = pd.to_numeric(raw[rating_col], errors="coerce")
-        bad = ~np.isfinite(rating.to_numpy(dtype=np.float64))
+        rating = _numbers(raw[rating_col])
+        with np.errstate(over="ignore"):  # beyond float32 (|x| > 3.4e38) becomes inf, refused below
+            bad = ~np.isfinite(rating.to_numpy(dtype=np.float64).astype(np.float32))
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             value = raw[rating_col].iloc[first]
             raise ValueError(f"{path}: column '{rating_col}' has {int(bad.sum()):,} missing, non-numeric or "
-                             f"non-finite value(s), the first {'' if pd.isna(value) else str(value)!r} at data row "
-                             f"{first + 1}; ratings must be finite numbers")
+                             f"non-finite value(s), the first {'' if pd.isna(value) else str(value)[:40]!r} at data row "
+                             f"{first + 1}; ratings must be finite numbers within float32's range (|x| < 3.4e38)")
     else:
         rating = pd.Series(np.ones(len(raw)))
     if timestamp_col in raw.columns:
         text = raw[timestamp_col]
-        ts = pd.to_numeric(text, errors="coerce")
+        ts = _numbers(text)
         if ts.isna().any():  # not all numbers: all ISO dates (times with a zone are converted to UTC)
             try:
                 parsed = pd.to_datetime(text.astype("string"), errors="coerce", format="ISO8601", utc=True)
@@ -95,6 +96,24 @@ def load_csv(path: Path, user_col, item_col, rating_col, timestamp_col, sep) -> 
                        "timestamp": timestamp})
     extra = [c for c in raw.columns if c not in (user_col, item_col, rating_col, timestamp_col)]
     return pd.concat([df, raw[extra].reset_index(drop=True)], axis=1)
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """`pd.to_numeric(values, errors="coerce")`, except that an integer beyond float64 (which makes pandas raise
+    OverflowError) becomes +-inf, to be refused with the row named, like any other non-finite value."""
+    try:
+        return pd.to_numeric(values, errors="coerce")
+    except OverflowError:
+        return pd.to_numeric(values.map(_float_or_nan), errors="coerce")
+
+
+def _float_or_nan(value) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # a Python int beyond float64
+        return float(np.sign(value)) * np.inf
+    except (TypeError, ValueError):
+        return np.nan
 
 
 def _iso_date(value):
