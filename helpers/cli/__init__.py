@@ -24,183 +24,32 @@ project; a CSV dataset's from its item_title column); --titles SOURCE names them
 item_id,item_title[,item_category]); an item without a title gets an empty cell.
 Ids are read as `train` reads them (helpers.data.ids: spaces stripped; empty, NA-like or over-long ids are errors).
 Expected failures print one line on stderr and exit with status 2, writing nothing; outputs are written atomically.
+The option types and checks live in helpers/cli/options.py, the --titles sources in helpers/cli/titles.py.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import math
-import os
 import sys
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
-from helpers.data import ID_ALIASES, DownloadError, load
-from helpers.data.csv_files import read_csv_file
+from helpers.cli.options import (
+                                 OneLineParser,
+                                 at_least,
+                                 option_type,
+                                 progress_on_stderr,
+                                 read_id_file,
+                                 shows_progress,
+                                 writable_output,
+)
+from helpers.cli.titles import AUTO_TITLES, ITEM_COLUMNS, TITLE_SOURCES_HINT, item_titles, titles_source, with_titles
+from helpers.data import DownloadError, load
 from helpers.files import atomic_path
 from helpers.models import DEFAULT_MODEL, MODELS, load_model
-from helpers.models.neural import OPTION_RANGES
 from helpers.training import train_model
 from helpers.training.tuning import SEARCH_SPACES, parse_budget, tune
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line on stderr with status 2, as every other expected failure."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
-
-
-def at_least(low: int):
-    """An argparse type: an integer >= low."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
-        return value
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
-def number(low: float = 0.0, allow_low: bool = False):
-    """An argparse type: a finite number > low (>= low with allow_low)."""
-    def parse(text: str) -> float:
-        sign = ">=" if allow_low else ">"
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number {sign} {low:g}, got {text!r}") from None
-        if not math.isfinite(value) or (value < low if allow_low else value <= low):
-            raise argparse.ArgumentTypeError(f"must be a finite number {sign} {low:g}, got {text!r}")
-        return value
-    parse.__name__ = f"number {'>=' if allow_low else '>'} {low:g}"
-    return parse
-
-
-def option_type(key: str, low: int | None = None):
-    """The argparse type of a training option, its range read from `OPTION_RANGES` (the models' one statement of
-    it); `low` raises an integer option's bound (the command line trains at least one epoch)."""
-    smallest, closed, integer = OPTION_RANGES[key]
-    return at_least(smallest if low is None else low) if integer else number(smallest, allow_low=closed)
-
-
-def writable_output(path, option: str = "--out") -> Path:
-    """`path` if a file can be written there (checked before any work: a folder, a file where a folder should be
-    and a read-only folder are one-line ValueErrors); nothing is created."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{option} {path} is a folder; give a file path, e.g. {path / 'out.csv'}")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"{option} {path}: {parent} is a file, not a folder; choose another path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {path}: no permission to write in {parent}")
-    return path
-
-
-def read_id_file(path, columns, what) -> pd.DataFrame:
-    """A pairs / users / exclude file: ids normalised as `train` reads them (helpers.data.ids), one-line errors."""
-    return read_csv_file(path, what, id_columns=columns, required=columns)
-
-
-def shows_progress(choice: bool | None, stream) -> bool:
-    """Whether training draws fastai's progress bars: `choice` (--progress / --no-progress) when given, else
-    whether `stream` (stderr, where the bars go) is a terminal, so that a piped or redirected log holds no
-    `\r`-drawn bars."""
-    if choice is not None:
-        return bool(choice)
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty is not None and isatty())
-
-
-@contextlib.contextmanager
-def progress_on_stderr(progress: bool):
-    """A context in which fastai's bars and epoch table (printed to stdout) go to stderr, leaving stdout to the
-    command's one result line; a context that changes nothing when `progress` is off."""
-    if not progress:
-        yield
-        return
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-        # the refit on all of TRAIN.csv has no validation part, and fastprogress warns on its empty loader
-        warnings.filterwarnings("ignore", message="Your generator is empty", category=UserWarning)
-        yield
-
-
-AUTO_TITLES = "auto"  # `--titles` without a value: the titles of the dataset recorded in the model's metadata
-
-
-DATASET_SOURCES = ("ml-100k", "electronics")  # and electronics:PATH: helpers.data.load's datasets
-
-
-ITEM_COLUMNS = ("item_title", "item_category")  # what --titles adds to the recommendations, those a source has
-
-
-TITLE_ALIASES = {**ID_ALIASES, "title": "item_title", "movie_title": "item_title", "category": "item_category"}
-
-
-TITLE_SOURCES_HINT = ("titles come from --titles ml-100k, --titles electronics or --titles TITLES.csv "
-                      "(columns item_id,item_title[,item_category])")
-
-
-def titles_source(requested: str, model_path, metadata: dict) -> str:
-    """The source `--titles` reads: `requested`, or for `auto` the dataset recorded in the model's metadata."""
-    if requested != AUTO_TITLES:
-        return requested
-    dataset = metadata.get("dataset") if isinstance(metadata, dict) else None
-    if not isinstance(dataset, str) or not dataset:
-        raise ValueError(f"--titles: model file {model_path} records no dataset to take titles from; "
-                         f"{TITLE_SOURCES_HINT}")
-    return dataset
-
-
-def item_titles(source: str) -> pd.DataFrame:
-    """One row per item of `source` ("ml-100k", "electronics", "electronics:PATH", "csv:PATH" or a CSV path): item_id
-    and the columns of ITEM_COLUMNS it has (at least one; MovieLens names such as movieId,title,genres are renamed).
-    A dataset's item keeps its first row's values; a CSV must give each item one title. One-line ValueErrors."""
-    if source in DATASET_SOURCES or (source.startswith("electronics:") and len(source) > 12):
-        items = load(source, verbose=False)
-        columns = [c for c in ITEM_COLUMNS if c in items.columns]
-        table = items.drop_duplicates("item_id")[["item_id", *columns]]
-    else:
-        path = Path(source[4:] if source.startswith("csv:") else source)
-        frame = read_csv_file(path, "titles", id_columns=("item_id", "movieId", "itemId"))
-        frame = frame.rename(columns={k: v for k, v in TITLE_ALIASES.items()
-                                      if k in frame.columns and v not in frame.columns})
-        if "item_id" not in frame.columns:
-            raise ValueError(f"titles file {path} has no item_id column; found {list(frame.columns)}")
-        columns = [c for c in ITEM_COLUMNS if c in frame.columns]
-        table = distinct_items(frame[["item_id", *columns]], path)
-    if not columns:
-        raise ValueError(f"{source} has no item titles or categories (no column {' or '.join(ITEM_COLUMNS)})")
-    return table.reset_index(drop=True)
-
-
-def distinct_items(frame: pd.DataFrame, path) -> pd.DataFrame:
-    """`frame`'s distinct rows, checked to give each item_id one set of values (a one-line ValueError otherwise)."""
-    table = frame.drop_duplicates()
-    repeated = table["item_id"].duplicated(keep=False)
-    if repeated.any():
-        first = table.loc[repeated, "item_id"].iloc[0]
-        n = int((table["item_id"] == first).sum())
-        raise ValueError(f"titles file {path} gives item {first!r} {n} different titles or categories; "
-                         "list each item once")
-    return table
-
-
-def with_titles(recs: pd.DataFrame, titles: pd.DataFrame) -> pd.DataFrame:
-    """`recs` (same rows, same order) plus item_title and, when `titles` has it, item_category; NaN (an empty
-    cell in the CSV) for an item `titles` lacks, and an empty item_title when `titles` has no titles at all."""
-    out = recs.merge(titles, on="item_id", how="left", validate="many_to_one")
-    if "item_title" not in out.columns:
-        out.insert(len(recs.columns), "item_title", "")
-    return out[[*recs.columns, *[c for c in ITEM_COLUMNS if c in out.columns]]]
 
 
 def cmd_train(args) -> None:
