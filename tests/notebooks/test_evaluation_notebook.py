@@ -1,5 +1,6 @@
 """evaluation.ipynb through papermill on a small sample: it runs, loads or trains its models, writes its figures
 and its numbers; and it stays thin and parameterised."""
+import ast
 import json
 
 import papermill as pm
@@ -71,11 +72,16 @@ def test_evaluation_notebook_is_thin_and_parameterised():
     tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1
     names = []
-    for line in "".join(tagged[0]["source"]).splitlines():
-        name = line.split("=")[0].strip()
-        assert name.isupper() and "#" in line, f"parameter line without UPPER_CASE name or comment: {line}"
-        assert "=" not in line.split("#", 1)[1], f"papermill cannot parse '=' in a parameter comment: {line}"
+    source = "".join(tagged[0]["source"])
+    lines = source.splitlines()
+    for node in ast.parse(source).body:  # one assignment per parameter; a long list may wrap over lines
+        statement = lines[node.lineno - 1:node.end_lineno]
+        name = node.targets[0].id
+        assert name.isupper() and "#" in statement[-1], f"parameter without UPPER_CASE name or comment: {statement}"
         names.append(name)
+    for line in lines:
+        if "#" in line:
+            assert "=" not in line.split("#", 1)[1], f"papermill cannot parse '=' in a parameter comment: {line}"
     assert names == PARAMETERS
     declared = declared_parameters(ROOT / "evaluation.ipynb")
     assert declared == PARAMETER_DEFAULTS, "the notebook's defaults differ from helpers.notebooks.evaluation.PARAMETER_DEFAULTS"
