@@ -17,7 +17,7 @@
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from helpers.data import eda, load, market_bias, sample_users
 from helpers.notebooks import record_metrics
@@ -47,42 +47,46 @@ df.head()
 # %% [markdown]
 # ## Size and sparsity
 #
-# The table below is the profile a recommender paper reports. Read the density: the share of the user x item matrix that is observed. MovieLens 100K is dense by recommender standards (about 6%) because every user rated at least 20 movies; Electronics is far sparser, with most users rating a single product.
+# The table below is the profile a recommender paper reports. Read the density: the share of the user x item matrix that is observed. A dataset where every user has many interactions (MovieLens keeps only users with at least 20 ratings) is dense by recommender standards; one where most users rate a single product (Electronics) is far sparser. The sentence above the table gives this dataset's numbers.
 
 # %%
 profile = eda.dataset_profile(df)
+display(Markdown(eda.profile_sentence(profile, DATASET)))
 eda.profile_table(profile)
 
 # %% [markdown]
 # ## 1. Interactions by gender
 #
-# The bars count interactions per user gender; the labels give each gender's share, its number of users and interactions per user. In the default ml-100k run men give about three quarters of the ratings (74%): there are about 2.5 times as many male users, and each man rates only a little more (about 111 ratings against 94).
+# The bars count interactions per user gender; the labels give each gender's share, its number of users and interactions per user. The sentence under the table compares the shares in percentage points and says how much of the difference comes from the number of users and how much from each user's activity.
 
 # %%
 by_gender = eda.interactions_by_gender(df)
 display(by_gender)
+display(Markdown(eda.gender_sentence(by_gender)))
 figures["interactions_by_gender"] = plots.gender_bar_figure(by_gender, DATASET)
 
 # %% [markdown]
 # ## 2. Most popular categories
 #
-# Categories ranked by interactions. On ml-100k, Drama and Comedy lead by a wide margin, then Action and Thriller; a small set of genres holds most of the activity.
+# Categories ranked by interactions, largest first, each bar labelled with its count; the sentence says which lead and by how much.
 
 # %%
 categories = eda.top_categories(df, TOP_CATEGORIES)
 display(categories)
+display(Markdown(eda.categories_sentence(categories, len(df))))
 figures["top_categories"] = plots.category_bar_figure(categories, DATASET)
 
 # %% [markdown]
 # ## 3. Rating by gender x category
 #
-# One box per gender within each of the 10 most popular categories (diamond = mean). The medians mostly coincide, so look at the means and at the table of gaps under the plot: it lists the categories where women and men rate most differently, largest gap first. On ml-100k the gaps are small, 0.1 stars at most: women rate Children's films higher, men rate Crime and Sci-Fi higher.
+# For each of the 10 most popular categories, the mean rating of women and of men with its 95% interval (left; the axis spans the data, not the whole rating scale, so gaps of a tenth of a star show) and the female - male gap with its Welch interval (right, from 0): categories are sorted by the gap, the ones women rate higher first. Each rating counts as one observation, so the intervals are a little narrow for heavy raters. The table lists the gaps, largest first, and the sentence under it reads them.
 
 # %%
-rows = eda.ratings_by_gender_category(df, n_categories=10)
-figures["rating_by_gender_category"] = plots.gender_category_boxplot(rows, DATASET)
+gender_means = eda.gender_category_means(df, n_categories=10)
 gaps = eda.gender_category_gaps(df, n_categories=10)
-gaps.round(3)
+figures["rating_by_gender_category"] = plots.gender_category_figure(gender_means, gaps, DATASET)
+display(gaps.round(3))
+display(Markdown(eda.gaps_sentence(gaps)))
 
 # %% [markdown]
 # ## 4. Marketing bias: product-image segment x user gender
@@ -120,29 +124,32 @@ if has_segments:
 # %% [markdown]
 # ## 5. Ratings over the years
 #
-# Ratings by the item's year (release year for movies, review year for Electronics); sparse years are grouped into periods so each box rests on enough ratings, and the number above each box says how many. On ml-100k old films are rated higher than recent ones: viewers seek out the classics that survived, while recent releases are watched whatever their quality.
+# Ratings by the item's year (release year for movies, review year for Electronics), in periods of 1, 5, 10 or 20 years, the shortest that keeps the plot readable. Every period from the first year to the last is shown, none dropped: the number above each box says how many ratings it rests on, and a box on fewer than 20 ratings is drawn hollow. Where older items are rated higher than recent ones, the usual reading is selection: viewers seek out the old titles that are still remembered, while recent ones are watched whatever their quality. The sentence under the plot says which way this dataset goes.
 
 # %%
 year_rows = eda.ratings_by_year(df)
 figures["ratings_over_years"] = plots.year_boxplot(year_rows, DATASET)
+display(Markdown(eda.years_sentence(year_rows)))
 
 # %% [markdown]
 # ## Rating distribution
 #
-# How often each rating value is given. Ratings lean positive (4 is the most common on ml-100k): people mostly rate what they chose to watch or buy, so low ratings are rare.
+# How often each rating value is given. Ratings usually lean positive: people mostly rate what they chose to watch or buy, so low ratings are rare; the sentence gives this dataset's figures.
 
 # %%
 dist = eda.rating_distribution(df)
 display(dist)
+display(Markdown(eda.rating_distribution_sentence(dist, profile)))
 figures["rating_distribution"] = plots.rating_distribution_figure(dist, DATASET)
 
 # %% [markdown]
 # ## Long tail
 #
-# User activity and item popularity on log-log axes, most active first. The straight-ish fall of the item curve is the long tail: a few items collect a large share of all interactions (the title gives the share held by the top 20%), which is why ranking by popularity is a strong baseline and why re-ranking for the tail matters.
+# User activity and item popularity on log-log axes, most active first. The fall of the item curve is the long tail: a few items collect a large share of all interactions (the titles give the share held by the top 20%), which is why ranking by popularity is a strong baseline and why re-ranking for the tail matters.
 
 # %%
 figures["long_tail"] = plots.long_tail_figure(eda.activity_counts(df), DATASET)
+display(Markdown(eda.long_tail_sentence(profile)))
 
 # %% [markdown]
 # ## Record

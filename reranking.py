@@ -96,7 +96,8 @@ table, lists, per_user = experiments.run_variants(candidates, context, evaluatio
                                                   seed=SEED, mmr_similarity=MMR_SIMILARITY, base_label=BASE_MODEL)
 figures = {}
 display(notebook.results_table(table))
-figures["rerank_ndcg_intervals"] = rerank_plots.accuracy_interval_figure(table, "ndcg")
+figures["rerank_ndcg_intervals"] = rerank_plots.accuracy_interval_figure(
+    table, "ndcg", k=K, title=f"{DATASET} — NDCG@{K} per re-ranker, over {len(eval_users):,} evaluation users")
 
 # %% [markdown]
 # ## Two-stage: a cheap retriever, then the neural model
@@ -117,8 +118,11 @@ notebook.results_table(two_stage)
 sweeps = (experiments.sweep(candidates, context, evaluation, SWEEPS, K, MMR_SIMILARITY, lists=lists, per_user=per_user,
                            base_label=BASE_MODEL) if SWEEPS else None)
 if sweeps is not None:
-    figures["tradeoff_diversity"] = rerank_plots.tradeoff_figure(sweeps, x="ild", y="ndcg")
-    figures["tradeoff_long_tail"] = rerank_plots.tradeoff_figure(sweeps, x="long_tail_share", y="ndcg")
+    figures["tradeoff_diversity"] = rerank_plots.tradeoff_figure(
+        sweeps, x="ild", y="ndcg", k=K, title=f"{DATASET} — NDCG@{K} against intra-list diversity, sweeping each weight")
+    figures["tradeoff_long_tail"] = rerank_plots.tradeoff_figure(
+        sweeps, x="long_tail_share", y="ndcg", k=K,
+        title=f"{DATASET} — NDCG@{K} against the long-tail share of the list, sweeping each weight")
     display(sweeps.round(3))
 
 # %% [markdown]
@@ -134,7 +138,7 @@ display(exposure.sort_values(f"gap: {BASE_MODEL}", key=abs, ascending=False).hea
 exposures = {label: rerank.exposure_by_group(frame, context, K) for label, frame in compare.items()}
 if len(exposures[BASE_MODEL]):
     group = exposures[BASE_MODEL].groupby("group")["n_users"].first().idxmin()
-    figures["exposure_gap"] = rerank_plots.exposure_gap_figure(exposures, group)
+    figures["exposure_gap"] = rerank_plots.exposure_gap_figure(exposures, group, k=K)
 
 # %% [markdown]
 # ## A worked example

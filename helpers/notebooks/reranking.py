@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import rerank
+from helpers.data.eda import GENDER_NAMES
 from helpers.rerank.experiments import MEASURES, TARGET, target_key
 
 USER_SETS = ("auto", "all", "warm")
@@ -108,8 +109,66 @@ def history_profile(context, user: str, top: int = 6) -> pd.Series:
 
 
 def _significant(row, name) -> str:
-    lo, hi = row[f"{name}_diff_low"], row[f"{name}_diff_high"]
+    """'significant' where the paired interval of `name` excludes 0, 'within noise' where it includes it,
+    'not compared' for a row without a paired interval (the base list itself)."""
+    lo, hi = row.get(f"{name}_diff_low", np.nan), row.get(f"{name}_diff_high", np.nan)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "not compared"
     return "significant" if lo > 0 or hi < 0 else "within noise"
+
+
+def _signed(value: float, digits: int = 3) -> str:
+    """A change with its sign; one that rounds to zero at `digits` is written with one more digit, never -0.000."""
+    if abs(value) < 0.5 * 10 ** -digits:
+        return f"{value:+.{digits + 1}f}" if value != 0 else f"{0:.{digits}f}"
+    return f"{value:+.{digits}f}"
+
+
+def _names(labels) -> str:
+    labels = [f"**{v}**" for v in labels]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def significance_sentence(table: pd.DataFrame, base_label: str, k: int, measure: str = "ndcg") -> str:
+    """Which re-rankers change `measure` significantly against the base (paired 95% intervals), written from
+    `table`. Only rows with a paired interval count: the base list (or any row without one) is no variant."""
+    diff_low, diff_high = f"{measure}_diff_low", f"{measure}_diff_high"
+    rr = table[(table["variant"] != base_label) & np.isfinite(table[diff_low].to_numpy(dtype=float))
+               & np.isfinite(table[diff_high].to_numpy(dtype=float))]
+    name = {"ndcg": f"NDCG@{k}", "hr": f"HR@{k}"}.get(measure, measure)
+    if rr.empty:
+        return f"No re-ranker was compared with the base list on {name}."
+    up = rr[rr[diff_low] > 0]["variant"].tolist()
+    down = rr[rr[diff_high] < 0]["variant"].tolist()
+    same = rr[(rr[diff_low] <= 0) & (rr[diff_high] >= 0)]["variant"].tolist()
+    parts = []
+    for labels, verb in ((up, "raises"), (down, "lowers")):
+        if labels:
+            parts.append(f"{_names(labels)} {verb if len(labels) == 1 else verb[:-1]} {name} significantly")
+    if same:
+        parts.append(f"{_names(same)} {'leaves' if len(same) == 1 else 'leave'} {name} within noise")
+    if not up:
+        parts.append(f"no re-ranker raises {name} significantly")
+    text = "; ".join(parts)
+    return f"Against the base list (paired 95% intervals over the same users): {text}."
+
+
+def timing_sentence(seconds: float, reference: float, what: str = "two-stage", reference_name: str = "full ranking") -> str:
+    """`what` against `reference_name` in wall-clock time: the ratio as 'N x the time' and the difference in
+    seconds, 'slower' or 'faster' by the sign of the difference."""
+    if not (reference > 0 and np.isfinite(seconds)):
+        return f"{what} took {seconds:.2f} s ({reference_name}: {reference:.2f} s)"
+    diff = seconds - reference
+    ratio = seconds / reference
+    pace = ("the same time as" if abs(diff) < 0.005 else
+            f"{abs(diff):.2f} s {'slower' if diff > 0 else 'faster'} than")
+    return (f"{what} took {seconds:.2f} s against {reference:.2f} s for {reference_name}: {ratio:.2f}x the time, "
+            f"{pace} {reference_name}")
+
+
+def gap_points(value: float) -> str:
+    """An exposure gap (a share difference) in signed percentage points: +0.8 pp."""
+    return f"{100 * value:+.1f} pp"
 
 
 def conclusion_text(table: pd.DataFrame, base_label: str, k: int, two_stage: pd.DataFrame | None = None,
@@ -125,41 +184,34 @@ def conclusion_text(table: pd.DataFrame, base_label: str, k: int, two_stage: pd.
         b, v = base[target], row[target]
         verb = "raises" if v > b else "lowers" if v < b else "leaves"
         change = f" ({(v - b) / abs(b):+.0%})" if abs(b) >= 0.01 else ""  # no percentages of near-zero bases
-        acc = row["ndcg_diff"]
         lines.append(f"**{row['variant']}** {verb} {MEASURES[target]} from {b:.3g} to {v:.3g}{change}; "
-                     f"NDCG@{k} changes by {acc:+.3f} "
+                     f"NDCG@{k} changes by {_signed(row['ndcg_diff'])} "
                      f"([{row['ndcg_diff_low']:+.3f}, {row['ndcg_diff_high']:+.3f}], {_significant(row, 'ndcg')}), "
-                     f"HR@{k} by {row['hr_diff']:+.3f} ({_significant(row, 'hr')}); coverage {base['coverage']:.3f} -> "
+                     f"HR@{k} by {_signed(row['hr_diff'])} ({_significant(row, 'hr')}); coverage {base['coverage']:.3f} -> "
                      f"{row['coverage']:.3f}.")
-    rr = table[table["variant"] != base_label]
-    if len(rr):
-        def names(frame):
-            return ", ".join(f"**{v}**" for v in frame["variant"]) if len(frame) else "none"
-
-        up, down = rr[rr["ndcg_diff_low"] > 0], rr[rr["ndcg_diff_high"] < 0]
-        same = rr[(rr["ndcg_diff_low"] <= 0) & (rr["ndcg_diff_high"] >= 0)]
-        lines.append(f"NDCG@{k} against the base (paired 95% intervals): significantly higher with {names(up)}; "
-                     f"no significant change with {names(same)}; significantly lower with {names(down)}.")
+    if (table["variant"] != base_label).any():
+        lines.append(significance_sentence(table, base_label, k))
     if two_stage is not None and len(two_stage) == 3:
         r_alone, k_alone, staged = (two_stage.iloc[i] for i in range(3))
-        faster = k_alone["seconds"] / staged["seconds"] if staged["seconds"] > 0 else float("nan")
+        timing = timing_sentence(staged["seconds"], k_alone["seconds"], "it", "full ranking")
         lines.append(f"Two-stage (**{staged['variant']}**): NDCG@{k} {staged['ndcg']:.3f} against "
-                     f"{k_alone['ndcg']:.3f} for the ranker alone ({staged['ndcg_diff']:+.3f}, "
+                     f"{k_alone['ndcg']:.3f} for the ranker alone ({_signed(staged['ndcg_diff'])}, "
                      f"{_significant(staged, 'ndcg')}) and {r_alone['ndcg']:.3f} for the retriever alone; "
-                     f"{staged['seconds']:.2f}s against {k_alone['seconds']:.2f}s for full ranking "
-                     f"({faster:.1f}x {'faster' if faster >= 1 else 'slower'}).")
+                     f"{timing}.")
     if exposure is not None and len(exposure):
         gap_cols = [c for c in exposure.columns if c.startswith("gap: ")]
         base_gap = exposure[f"gap: {base_label}"]
         for group, g in base_gap.groupby(level="group"):
             g = g.droplevel("group")
             top = g.reindex(g.abs().sort_values(ascending=False).index[:3])
-            shown = ", ".join(f"{c} {v:+.3f}" for c, v in top.items())
-            after = "; ".join(f"largest |gap| after **{c[5:]}**: {exposure[c].xs(group, level='group').abs().max():.3f}"
+            shown = ", ".join(f"{c} {gap_points(v)}" for c, v in top.items())
+            after = "; ".join(f"largest |gap| after **{c[5:]}**: "
+                              f"{100 * exposure[c].xs(group, level='group').abs().max():.1f} pp"
                               for c in gap_cols if c != f"gap: {base_label}")
-            lines.append(f"Exposure, users '{group}': the base lists' largest group-specific gaps (share of the "
-                         f"top {k} beyond what the histories and everyone's skew explain) are {shown}"
-                         + (f"; {after}." if after else "."))
+            who = GENDER_NAMES.get(str(group))
+            lines.append(f"Exposure, {f'{who} users ({group})' if who else f'users of group {group}'}: the base "
+                         f"lists' largest group-specific gaps (percentage points of the top {k} beyond what the "
+                         f"histories and everyone's skew explain) are {shown}" + (f"; {after}." if after else "."))
     return "\n".join(f"- {line}" for line in lines)
 
 

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers.plots.eda import PALETTE
+from helpers.plots.eda import PALETTE, figure_title
 from helpers.plots.figures import draw_intervals
 
 OTHER_COLORS = ["#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
@@ -35,13 +35,16 @@ def segment_gender_figure(counts: pd.DataFrame, dataset: str = ""):
         bars = ax.bar(x + offset, shares[gender].fillna(0).to_numpy(), width * 0.95, color=color, label=gender)
         ax.bar_label(bars, labels=[f"{n:,}" for n in numbers[gender]], fontsize=7, padding=2,
                      rotation=90 if crowded else 0)
+    if {"female", "male"} <= set(genders):  # the share comparison, in percentage points, under each segment
+        gap = 100 * (shares["female"].fillna(0) - shares["male"].fillna(0))
+        segments = [f"{s}\n(female - male: {g:+.1f} pp)" for s, g in zip(segments, gap.to_numpy())]
     ax.set_xticks(x, segments)
     ax.set_xlabel(f"product-image segment ({shares.index.name or 'segment'})")
     ax.set_ylabel("share of the gender's interactions")
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax.margins(y=0.3 if crowded else 0.15)
     ax.legend(title="user gender", frameon=False)
-    ax.set_title(f"Product-image segment by user gender {dataset} (numbers = interactions)".strip())
+    ax.set_title(figure_title(dataset, "product-image segment by user gender (numbers = interactions)"))
     fig.tight_layout()
     return fig
 
@@ -72,7 +75,7 @@ def mean_rating_figure(table: pd.DataFrame, dataset: str = ""):
     level = table.attrs.get("confidence", 0.95)
     ax.set_ylabel(f"mean rating ({level:.0%} CI)")
     ax.legend(title="user gender", frameon=False)
-    ax.set_title(f"Mean rating by segment x user gender {dataset}".strip())
+    ax.set_title(figure_title(dataset, "mean rating by segment x user gender"))
     fig.tight_layout()
     return fig
 
@@ -105,6 +108,6 @@ def amplification_figure(table: pd.DataFrame, dataset: str = ""):
     pad = 0.12 * (top - low)
     ax.set_ylim(max(0, low - pad), top + pad)
     ax.legend(title="segment", frameon=False, fontsize=8)
-    ax.set_title(f"Segment amplification by the recommender {dataset} (labels: recommended/history)".strip())
+    ax.set_title(figure_title(dataset, "segment amplification by the recommender (labels: recommended/history)"))
     fig.tight_layout()
     return fig

@@ -140,8 +140,8 @@ def test_conclusion_follows_the_table():
     assert "**mmr 0.5** raises intra-list diversity from 0.7 to 0.9 (+29%)" in text
     assert "-0.050 ([-0.070, -0.030], significant)" in text
     assert "**calibration 0.5** lowers calibration KL from 0.8 to 0.4 (-50%)" in text
-    assert ("significantly higher with none; no significant change with **calibration 0.5**; "
-            "significantly lower with **mmr 0.5**.") in text
+    assert ("**mmr 0.5** lowers NDCG@10 significantly; **calibration 0.5** leaves NDCG@10 within noise; "
+            "no re-ranker raises NDCG@10 significantly.") in text
 
 
 def test_exposure_comparison_and_example_tables():

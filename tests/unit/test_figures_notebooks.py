@@ -1,0 +1,191 @@
+"""The figures and generated prose of EDA.ipynb, training.ipynb and reranking.ipynb, on hand-made inputs:
+labels carry the real K, bars are sorted, axes include the data and its intervals, weight labels never
+collide, and every sentence that states a number says what the numbers say."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers.notebooks import reranking as rerank_prose  # noqa: E402
+from helpers.plots import rerank as rerank_plots  # noqa: E402
+
+
+# ------------------------------------------------------------------ reranking.ipynb
+def _row(variant, method, weight, ndcg, diff, lo, hi, **kw):
+    base = dict(hr=0.5, ndcg=ndcg, ild=0.7, long_tail_share=0.1, calibration_kl=0.8, amplification=0.02,
+                avg_popularity=100.0, coverage=0.1, hr_diff=0.0, hr_diff_low=-0.01, hr_diff_high=0.01,
+                ndcg_diff=diff, ndcg_diff_low=lo, ndcg_diff_high=hi, ndcg_low=ndcg - 0.02, ndcg_high=ndcg + 0.02,
+                seconds=0.1)
+    return {"variant": variant, "method": method, "weight": weight, **base, **kw}
+
+
+def _table():
+    return pd.DataFrame([_row("base", "none", 0.0, 0.30, np.nan, np.nan, np.nan),
+                         _row("mmr 0.5", "mmr", 0.5, 0.25, -0.05, -0.07, -0.03, ild=0.9),
+                         _row("affinity 0.5", "affinity", 0.5, 0.33, 0.03, 0.01, 0.05),
+                         _row("calibration 0.5", "calibration", 0.5, 0.31, 0.01, -0.01, 0.03)])
+
+
+def test_significance_counts_only_the_re_rankers_never_the_base_row():
+    text = rerank_prose.significance_sentence(_table(), "base", 10)
+    assert "**affinity 0.5** raises NDCG@10 significantly" in text
+    assert "**mmr 0.5** lowers NDCG@10 significantly" in text
+    assert "**calibration 0.5** leaves NDCG@10 within noise" in text
+    assert "base" not in text.split(":", 1)[1] and "none" not in text
+    # a base row under another label (no paired interval) is not a variant either
+    other = _table().assign(variant=["collabnn", "mmr 0.5", "affinity 0.5", "calibration 0.5"])
+    assert "**collabnn**" not in rerank_prose.significance_sentence(other, "base", 10)
+    only_down = _table().iloc[[0, 1]]
+    assert rerank_prose.significance_sentence(only_down, "base", 5).endswith(
+        "**mmr 0.5** lowers NDCG@5 significantly; no re-ranker raises NDCG@5 significantly.")
+    assert rerank_prose._significant(_table().iloc[0], "ndcg") == "not compared"
+
+
+def test_timing_sentence_says_slower_with_the_ratio_as_the_time_taken():
+    text = rerank_prose.timing_sentence(0.37, 0.29, "two-stage", "full ranking")
+    assert "1.28x the time" in text and "0.08 s slower than full ranking" in text
+    assert "0.8x" not in text
+    faster = rerank_prose.timing_sentence(0.20, 0.40, "two-stage", "full ranking")
+    assert "0.50x the time" in faster and "0.20 s faster" in faster
+
+
+def test_conclusion_writes_gaps_in_points_and_genders_by_name():
+    exposure = pd.DataFrame({"history": [0.3, 0.7], "exposure: base": [0.31, 0.69], "gap: base": [0.008, -0.008]},
+                            index=pd.MultiIndex.from_tuples([("F", "Comedy"), ("F", "Drama")],
+                                                            names=["group", "category"]))
+    text = rerank_prose.conclusion_text(_table(), "base", 10, exposure=exposure)
+    assert "female users (F)" in text and "'F'" not in text
+    assert "Comedy +0.8 pp" in text and "Drama -0.8 pp" in text
+    assert rerank_prose._signed(-0.0003) == "-0.0003" and rerank_prose._signed(0.0) == "0.000"
+
+
+def test_tradeoff_labels_carry_k_and_never_collide():
+    rows = []
+    for method, slope in (("mmr", -0.1), ("calibration", -0.12), ("popularity", -0.11), ("fairness", 0.0)):
+        for w in (0, 0.25, 0.5, 0.75, 1):
+            rows.append({"method": method, "weight": w, "ild": 0.7 + (0.2 * w if slope else 0.0),
+                         "ndcg": 0.45 + slope * w})
+    sweeps = pd.DataFrame(rows)
+    fig = rerank_plots.tradeoff_figure(sweeps, x="ild", y="ndcg", k=10)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "NDCG@10" and "NDCG@K" not in ax.get_title()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert boxes, "no weight label placed"
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "fairness (stays at the base at every weight)" in legend  # the line hidden under the star says so
+    star = [line for line in ax.lines if line.get_marker() == "*"][0]
+    assert all(line.get_zorder() > star.get_zorder() for line in ax.lines if line is not star)
+    plt.close(fig)
+
+
+def test_interval_figure_sorts_the_re_rankers_and_labels_k():
+    fig = rerank_plots.accuracy_interval_figure(_table(), "ndcg", k=10)
+    ax, ax_d = fig.axes
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["base", "affinity 0.5", "calibration 0.5", "mmr 0.5"]  # top down: base, then best change first
+    assert "NDCG@10" in ax.get_xlabel()
+    low, high = ax_d.get_xlim()
+    assert low <= -0.07 and high >= 0.05  # every paired interval inside the axis
+    plt.close(fig)
+
+
+def test_exposure_gap_in_points_on_an_axis_that_keeps_small_gaps_small():
+    frame = pd.DataFrame({"group": "F", "category": ["A", "B", "C"], "gap": [-0.004, 0.008, 0.002],
+                          "exposure": 0.3, "history": 0.3, "n_users": 10})
+    fig = rerank_plots.exposure_gap_figure({"base": frame, "fairness 1": frame.assign(gap=0.001)}, "F", k=10)
+    ax = fig.axes[0]
+    assert ax.get_ylim() == pytest.approx((-5.0, 5.0))  # 0.8 pp on a +-5 pp axis
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["B", "C", "A"]  # sorted by the base's gap
+    assert "female users (F)" in ax.get_title() and "0.8 pp" in ax.get_title() and "'F'" not in ax.get_title()
+    assert "top-10" in ax.get_ylabel()
+    big = rerank_plots.exposure_gap_figure({"base": frame.assign(gap=[0.1, -0.2, 0.0])}, "F")
+    low, high = big.axes[0].get_ylim()
+    assert low <= -20 and high >= 10  # a large gap is never cut
+    plt.close("all")
+
+
+# ------------------------------------------------------------------ EDA.ipynb
+from helpers.data import eda  # noqa: E402
+from helpers.plots import eda as eda_plots  # noqa: E402
+
+
+def _ratings(rng=None):
+    rng = rng or np.random.default_rng(0)
+    n = 600
+    users = [f"u{i}" for i in rng.integers(0, 40, n)]
+    return pd.DataFrame({"user_id": users, "item_id": [f"i{i}" for i in rng.integers(0, 60, n)],
+                         "rating": rng.integers(1, 6, n).astype(float),
+                         "user_gender": np.where(rng.random(n) < 0.3, "F", "M"),
+                         "item_category": rng.choice(["Drama", "Comedy|Drama", "Action", "Sci-Fi"], n),
+                         "year": rng.choice([1931, 1950, 1951, 1990, 1995, 1996, 1997, np.nan], n)})
+
+
+def test_ratings_by_year_keeps_every_period_and_says_which_are_sparse():
+    df = _ratings()
+    rows = eda.ratings_by_year(df, max_groups=25, min_count=20)
+    counts = rows.attrs["counts"]
+    assert rows.attrs["period_years"] == 5 and list(counts)[0] == "1930-1934" and list(counts)[-1] == "1995-1999"
+    assert len(counts) == 14 and counts["1935-1939"] == 0  # an empty period keeps its place
+    assert sum(counts.values()) + rows.attrs["without_year"] == len(df)  # nothing silently dropped
+    assert set(rows.attrs["sparse"]) == {p for p, n in counts.items() if n < 20}
+    fig = eda_plots.year_boxplot(rows, "toy")
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] >= 0.5 and ax.get_ylim()[1] <= 5.5  # the axis fits the rating scale, not 6
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(counts)
+    assert ax.get_title().startswith("toy — ratings by year")
+    sentence = eda.years_sentence(rows)
+    assert f"{rows.attrs['without_year']:,} ratings have no year" in sentence
+    plt.close(fig)
+
+
+def test_gender_sentence_compares_shares_in_points_from_the_table():
+    by_gender = pd.DataFrame({"gender": ["male", "female"], "interactions": [74_260, 25_740], "users": [670, 273],
+                              "mean_rating": [3.5, 3.5], "interactions_per_user": [110.8, 94.3],
+                              "share": [0.7426, 0.2574]})
+    text = eda.gender_sentence(by_gender)
+    assert "Male users give 74.3% of the interactions (74,260 of 100,000)" in text
+    assert "48.5 percentage points more than female users (25.7%)" in text
+    assert "2.5 times as many" in text and "(111 against 94)" in text
+
+
+def test_profile_sentence_uses_thousands_separators():
+    df = _ratings()
+    p = eda.dataset_profile(df)
+    text = eda.profile_sentence({**p, "interactions": 1_234_567}, "toy")
+    assert text.startswith("toy: 1,234,567 interactions") and f"{p['density']:.2%}" in text
+
+
+def test_gender_category_figure_spans_the_intervals_and_sorts_by_the_gap():
+    df = _ratings()
+    means, gaps = eda.gender_category_means(df, 4), eda.gender_category_gaps(df, 4)
+    assert {"gap_low", "gap_high"} <= set(gaps.columns)
+    assert (gaps["gap_low"] <= gaps["gap_female_minus_male"]).all()
+    fig = eda_plots.gender_category_figure(means, gaps, "toy")
+    ax, ax_g = fig.axes
+    low, high = ax.get_xlim()
+    assert low <= means["ci_low"].min() and high >= means["ci_high"].max() and low > 1  # not forced from 0
+    expected = gaps.sort_values("gap_female_minus_male", ascending=False)["item_category"].tolist()
+    assert [t.get_text() for t in ax.get_yticklabels()] == expected
+    g_low, g_high = ax_g.get_xlim()
+    assert g_low <= gaps["gap_low"].min() and g_high >= gaps["gap_high"].max()
+    assert "toy — " in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_eda_bars_sorted_with_separated_titles():
+    df = _ratings()
+    cats = eda.top_categories(df, 4).sample(frac=1, random_state=1)  # shuffled: the figure sorts
+    fig = eda_plots.category_bar_figure(cats, "toy")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == eda.top_categories(df, 4)["item_category"].tolist()
+    assert ax.get_title() == "toy — most popular categories"
+    plt.close(fig)
+    fig = eda_plots.rating_distribution_figure(eda.rating_distribution(df), "toy")
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "2", "3", "4", "5"]
+    plt.close(fig)
+    assert eda_plots.figure_title("", "long tail") == "long tail"
