@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Re-ranking: what changes in the lists users get, measured over all users
 #
-# A recommender's top-N candidate list per user is re-ordered by a **re-ranker**, and the top K is judged on accuracy (HR@K, NDCG@K against the held-out interactions, full-ranking protocol) and on what it does to the list: catalogue coverage, intra-list diversity, average popularity, long-tail share, calibration to the user's history (KL) and exposure by user gender x category. Every figure is over **all** evaluation users (where most of them are unknown to training, as on a global split of data where most users rate once, over all who have a training history: a re-ranker re-orders a history's candidates; `USERS`, and the first cell says which), with 95% bootstrap intervals; the differences to the base list are paired (same users).
+# A recommender's top-N candidate list per user is re-ordered by a **re-ranker**, and the top K is judged on accuracy (HR@K, NDCG@K against the held-out interactions, full-ranking protocol) and on what it does to the list: catalogue coverage, intra-list diversity, average popularity, long-tail share, calibration to the user's history (KL) and exposure by user gender x category. The figures are over every evaluation user, or, where most evaluation users have no training history (a global split of data where most users rate once), over those who have one, since a re-ranker re-orders what a history suggests (`USERS`; the first cell says which). Every figure comes with 95% bootstrap intervals, and the differences to the base list are paired (the same users).
 #
 # Re-rankers (`helpers/rerank/`): history **affinity**, **popularity** blend in both directions, **MMR** diversity, **calibration** (Steck 2018), exposure **fairness** across user groups, and a **two-stage** pipeline (a cheap retriever's top N re-scored by the neural model). Logic lives in `helpers/rerank/`, `helpers/notebooks/reranking.py` and `helpers/plots/rerank.py`; this notebook only calls them. Figures go to `OUTPUT_DIR/figures/`, numbers to `OUTPUT_DIR/metrics.json` under `reranking`.
 
@@ -34,23 +34,35 @@ from helpers.rerank import experiments
 pd.set_option("display.max_colwidth", 60)
 
 # %% tags=["parameters"]
-DATASET = "ml-100k"  # ml-100k (offline default) | electronics (downloaded on first use) | csv:PATH with item_category
-SPLIT = "auto"  # auto | random | global | leave_one_out | temporal; used only when DATA_DIR has no train.csv/evaluation.csv
-BASE_MODEL = "collabnn"  # collabnn | collabnn_mlp | mf | neumf | ease | itemknn | popular; MODEL_DIR/<name>_implicit.pth, else trained here
+DATASET = "ml-100k"  # ml-100k (offline default) | electronics (downloaded on first use) | csv:PATH
+# (a csv needs item_category)
+SPLIT = "auto"  # auto | random | global | leave_one_out | temporal
+# (used only when DATA_DIR has no train.csv / evaluation.csv)
+BASE_MODEL = "collabnn"  # collabnn | collabnn_mlp | mf | neumf | ease | itemknn | popular
+# (read from MODEL_DIR/<name>_implicit.pth, else trained here)
 RETRIEVER = "ease"  # ease | itemknn | popular | mf: the cheap first stage of the two-stage comparison
 N_CANDIDATES = 100  # candidates per user (the base model's top N) that the re-rankers re-order
 K = 10  # length of the list that is judged (HR@K, NDCG@K, diversity, ...)
-RERANKERS = [["affinity", 0.5], ["popularity", 0.5], ["popularity", -0.5], ["mmr", 0.5], ["calibration", 0.5], ["fairness", 1.0]]  # [method, weight]: affinity|mmr|calibration|fairness in [0, 1], popularity in [-1, 1] (negative: long tail)
-SWEEPS = {"affinity": [0, 0.25, 0.5, 0.75, 1], "popularity": [-1, -0.5, -0.25, 0, 0.25, 0.5, 1], "mmr": [0, 0.25, 0.5, 0.75, 1], "calibration": [0, 0.25, 0.5, 0.75, 1], "fairness": [0, 0.5, 1]}  # weights per re-ranker for the trade-off plots; {} for none
-MMR_SIMILARITY = "category"  # category (cosine of genre vectors) | embedding (the base model's item embeddings; neural models only)
-USERS = "auto"  # auto (the users with a training history when most evaluation users have none, as on a global split of single-interaction data; else all) | all | warm
-FAIRNESS_ATTRIBUTE = "auto"  # auto (electronics: model_attr, the gender in the product image; else item_category) | item_category | model_attr
+RERANKERS = [["affinity", 0.5], ["popularity", 0.5], ["popularity", -0.5],
+             ["mmr", 0.5], ["calibration", 0.5], ["fairness", 1.0]]  # [method, weight] pairs
+# affinity | mmr | calibration | fairness take a weight in [0, 1], popularity in [-1, 1] (negative: long tail)
+SWEEPS = {"affinity": [0, 0.25, 0.5, 0.75, 1], "popularity": [-1, -0.5, -0.25, 0, 0.25, 0.5, 1],
+          "mmr": [0, 0.25, 0.5, 0.75, 1], "calibration": [0, 0.25, 0.5, 0.75, 1],
+          "fairness": [0, 0.5, 1]}  # weights per re-ranker for the trade-off plots; {} for none
+MMR_SIMILARITY = "category"  # category (cosine of genre vectors) | embedding
+# (embedding: the base model's item embeddings; neural models only)
+USERS = "auto"  # auto | all | warm (the users with a training history)
+# auto: warm when most evaluation users have no training history (a global split of single-interaction data)
+FAIRNESS_ATTRIBUTE = "auto"  # auto | item_category | model_attr
+# auto: model_attr (the gender in the product image) on electronics, else item_category
 N_BOOT = 1000  # bootstrap resamples for the 95% intervals; smoke tests: 100
 EPOCHS = None  # epochs if BASE_MODEL must be trained here; None: the model's default; smoke tests: 1
 SEED = 0  # seed of the split, the user sample, training and the bootstrap
-SAMPLE = 0  # interactions to keep (whole users, drawn at random) when the split is made here (DATA_DIR without train.csv); 0: all. Smoke tests: 3000
+SAMPLE = 0  # interactions to keep (whole users, drawn at random); 0: all. Smoke tests: 3000
+# (used only when the split is made here, DATA_DIR without train.csv)
 DATA_DIR = "data"  # train.csv / evaluation.csv written by the pipeline (made here if absent)
-MODEL_DIR = "scratch/model"  # where training.ipynb saved <name>_<task>.pth (missing models are trained here); make run passes model
+MODEL_DIR = "scratch/model"  # where training.ipynb saved <name>_<task>.pth; make run passes model
+# (missing models are trained here)
 OUTPUT_DIR = "scratch"  # figures/ and metrics.json go here; make run passes reports (the committed results)
 
 # %% [markdown]
@@ -112,7 +124,7 @@ notebook.results_table(two_stage)
 # %% [markdown]
 # ## Trade-offs: sweeping each weight
 #
-# Each line starts at the base list (black star, weight 0) and follows one re-ranker as its weight grows; labels give the weight. A line that moves right while staying level buys diversity (or long-tail exposure) for free; a steep drop is accuracy paid for it. Small weights often cost nothing, the last steps are expensive.
+# Each line starts at the base list (black star, weight 0) and follows one re-ranker as its weight grows; labels give the weight (a label that would cover another is left out). A re-ranker whose line never leaves the star says so in the legend. A line that moves right while staying level buys diversity (or long-tail exposure) for free; a steep drop is accuracy paid for it. Small weights often cost nothing, the last steps are expensive.
 
 # %%
 sweeps = (experiments.sweep(candidates, context, evaluation, SWEEPS, K, MMR_SIMILARITY, lists=lists, per_user=per_user,
@@ -128,7 +140,7 @@ if sweeps is not None:
 # %% [markdown]
 # ## Exposure by gender and category
 #
-# For each user group (gender) and category: the share of the group's top-K lists in that category (exposure), its share of the group's histories, and the **group-specific gap** (E_g - E) - (H_g - H): how much more of the category the group gets than its histories justify, beyond the skew every user gets. A positive gap for women on Romance would be the stereotype of Wan et al. (WSDM 2020) in miniature; a negative one on the genres the group favours means the model pulls the group towards the majority's taste. The table lists the largest gaps; the figure shows them for the smaller group before and after the fairness re-ranker, whose bars should be close to 0.
+# For each user group (gender) and category: the share of the group's top-K lists in that category (exposure), its share of the group's histories, and the **group-specific gap** (E_g - E) - (H_g - H): how much more of the category the group gets than its histories justify, beyond the skew every user gets. A positive gap for women on Romance would be the stereotype of Wan et al. (WSDM 2020) in miniature; a negative one on the genres the group favours means the model pulls the group towards the majority's taste. The table lists the largest gaps; the figure shows them, in percentage points of the list, for the smaller group before and after the fairness re-ranker, whose bars should be close to 0. Its axis spans at least +-5 points so that gaps of a fraction of a point look as small as they are; the title states the largest.
 
 # %%
 fair_labels = [experiments.variant_label(m, w) for m, w in variants if m == "fairness"]
@@ -155,7 +167,7 @@ notebook.example_lists(lists, context, evaluation, example_user, K)
 # %% [markdown]
 # ## Conclusion
 #
-# The bullets below are generated from the results table above (`helpers.notebooks.reranking.conclusion_text`), so they always match the numbers of this run: for each re-ranker, what it moves (its target measure), what it costs in NDCG@K with the paired 95% interval, how the two-stage pipeline compares with the neural model alone in accuracy and time, and which categories each gender is over- or under-shown.
+# The bullets below are generated from the results table above (`helpers.notebooks.reranking.conclusion_text`), so they always match the numbers of this run: for each re-ranker, what it moves (its target measure), what it costs in NDCG@K with the paired 95% interval, which re-rankers change NDCG@K significantly, how the two-stage pipeline compares with the neural model alone in accuracy and time, and which categories each gender is over- or under-shown (in percentage points of the list).
 
 # %%
 conclusion = notebook.conclusion_text(table, BASE_MODEL, K, two_stage, exposure)

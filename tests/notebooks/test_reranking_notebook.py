@@ -1,5 +1,6 @@
 """reranking.ipynb through papermill on a small sample (the same notebook, smaller parameters), plus
 the experiment helpers it relies on: the model check and the generated conclusion."""
+import ast
 import json
 
 import numpy as np
@@ -91,11 +92,15 @@ def test_notebook_is_thin_and_parameterised():
     tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1 and code.index(tagged[0]) == 1  # right after the imports
     names = []
-    for line in "".join(tagged[0]["source"]).splitlines():
-        name = line.split("=")[0].strip()
+    source = "".join(tagged[0]["source"])
+    lines = source.splitlines()
+    for st in ast.parse(source).body:  # a long value or comment may wrap onto further lines
+        name, first, last = st.targets[0].id, lines[st.lineno - 1], lines[st.end_lineno - 1]
         names.append(name)
-        assert name.isupper() and "#" in line, f"parameter line without UPPER_CASE name or comment: {line}"
-        assert line.count("=") == 1, f"papermill cannot parse a parameter line with two '=': {line}"
+        assert name.isupper() and "#" in last, f"parameter without UPPER_CASE name or comment: {first}"
+        assert first.count("=") == 1, f"papermill cannot parse a parameter line with two '=': {first}"
+        assert all("=" not in ln for ln in lines[st.lineno:st.end_lineno]), f"'=' in a continuation of {name}"
+    assert max(map(len, lines)) <= 110  # no line overflows the code cell of the rendered HTML
     for required in ("DATASET", "SPLIT", "BASE_MODEL", "RETRIEVER", "N_CANDIDATES", "K", "RERANKERS", "SEED",
                      "SAMPLE", "DATA_DIR", "MODEL_DIR", "OUTPUT_DIR"):
         assert required in names
