@@ -36,7 +36,7 @@ lint: setup
 
 # After editing a notebook's .py (or its .ipynb in JupyterLab): bring the pair back in step.
 sync: setup
-	$(VENV)/bin/jupytext --sync EDA.ipynb training.ipynb evaluation.ipynb reranking.ipynb
+	$(VENV)/bin/jupytext --sync EDA.ipynb training.ipynb evaluation.ipynb reranking.ipynb explore.ipynb
 
 lab: setup
 	$(VENV)/bin/jupyter lab

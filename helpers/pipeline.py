@@ -25,7 +25,7 @@ from helpers.data import SPLITS, load, make_split, sample_users, split_summary, 
 from helpers.files import ROOT, write_text
 from helpers.notebooks import record_metrics
 
-NOTEBOOKS = ["EDA.ipynb", "training.ipynb", "evaluation.ipynb", "reranking.ipynb"]
+NOTEBOOKS = ["EDA.ipynb", "training.ipynb", "evaluation.ipynb", "reranking.ipynb", "explore.ipynb"]
 
 
 # Parameters a dataset gets unless the command line sets them (`-p NAME VALUE` wins). Electronics at full size

@@ -140,6 +140,16 @@ class Recommender:
         for user indices -> [len(users), n new items]; None when the model cannot score unseen items (here)."""
         return None
 
+    # ------------------------------------------------------------------ explanations
+    def history_contributions(self, user: int, items) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Why `user` (an index) gets its scores for `items` (indices the user did not have in training):
+        (history item indices [h], contributions [len(items), h], rest [len(items)]) with, exactly,
+        score_users([user])[0, items] == contributions.sum(1) + rest. Contribution [a, b] is what history item b
+        adds to the score of items[a]; rest is what does not depend on the history (biases, the user's own id
+        vector, side features). None (here) when the score does not decompose over the history: an MLP over
+        (user, item), a rating squashed into its range, or no history at all."""
+        return None
+
     # ------------------------------------------------------------------ id-based API
     def user_index(self, user_ids) -> np.ndarray:
         """Indices of raw user ids; -1 for users not seen in training."""

@@ -216,6 +216,13 @@ class ItemKNN(Recommender):
     def score_users(self, users):
         return torch.from_numpy(np.asarray((_user_rows(self, users) @ self._sim).todense(), dtype=np.float32))
 
+    def history_contributions(self, user, items):
+        """Exact: the score of item i is the sum of the similarities sim[j, i] over the user's items j."""
+        hist = self.seen[int(user)].indices.astype(np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        contributions = np.asarray(self._sim[hist][:, items].todense(), dtype=np.float32).T
+        return hist, contributions, np.zeros(len(items), dtype=np.float32)
+
     def _state(self):
         coo = self._sim.tocoo()
         return {"rows": torch.from_numpy(coo.row.astype(np.int64)), "cols": torch.from_numpy(coo.col.astype(np.int64)),
@@ -256,6 +263,13 @@ class EASE(Recommender):
         if len(users) * 20 > len(np.unique(users)) * self.n_items:
             return super().score_pairs(users, items)
         return history_pair_scores(self.seen, users, items, self._weights)
+
+    def history_contributions(self, user, items):
+        """Exact: the score of item i is the sum of the weights W[j, i] over the user's items j."""
+        hist = self.seen[int(user)].indices.astype(np.int64)
+        items = torch.from_numpy(np.asarray(items, dtype=np.int64))
+        contributions = self._weights.index_select(0, torch.from_numpy(hist))[:, items].T.float().numpy()
+        return hist, contributions, np.zeros(len(items), dtype=np.float32)
 
     def _state(self):
         return {"weights": self._weights}

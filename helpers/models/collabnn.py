@@ -193,6 +193,31 @@ class CollabNN(NeuralRecommender):
             return factor
         return float(self.config["item_item_weight"]) * factor + self.item_item.pair_scores(self.seen, users, items)
 
+    def history_contributions(self, user, items):
+        """Exact for the implicit default: the factor branch's history term (`history_decomposition`) weighted by
+        `item_item_weight`, plus the item-item branch's scale * W[j, i] for history items j; None with the MLP
+        branch or for the rating task (see `Recommender.history_contributions`)."""
+        self.module.eval()
+        items = np.asarray(items, dtype=np.int64)
+        parts = self.module.history_decomposition(int(user), torch.from_numpy(items).to(self._device()))
+        if parts is None or (self.module.history is None and self.item_item is None):
+            return None
+        hist = self.seen[int(user)].indices.astype(np.int64)
+        factor_hist, factor, rest = (p.cpu().numpy() for p in parts)
+        contributions = np.zeros((len(items), len(hist)), dtype=np.float32)
+        if len(factor_hist):  # the History buffers are the model's `seen`: the same items in the same order
+            contributions += factor
+        if self.item_item is None:
+            return hist, contributions, rest.astype(np.float32)
+        weight = float(self.config["item_item_weight"])
+        contributions *= weight
+        position = self.item_item._position
+        src, dst = position[hist], position[items]
+        rows, cols = np.flatnonzero(dst >= 0), np.flatnonzero(src >= 0)
+        block = self.item_item.weights.numpy()[np.ix_(src[cols], dst[rows])].T * np.float32(self.item_item.scale)
+        contributions[np.ix_(rows, cols)] += block
+        return hist, contributions, (weight * rest).astype(np.float32)
+
     def _state(self) -> dict:
         state = super()._state()
         if self.item_item is not None:

@@ -140,6 +140,27 @@ class CollabNNModule(nn.Module):
         ug, ub = self.user_vector(users, hist)
         return (ug * self.out.weight[0]) @ iv.T + self.out.bias[0] + ub[:, None] + ib
 
+    @torch.no_grad()
+    def history_decomposition(self, user: int, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """The dot-product score of `items` for one known `user`, split over the user's history (eval mode):
+        (history items [h], contributions [len(items), h], rest [len(items)]), score = contributions.sum(1) + rest
+        for items outside the history. The history term |N(u)|^-alpha sum_j y_j enters the user vector linearly,
+        so item j adds |N(u)|^-alpha (y_j * w) . v_i; the rest is the bias terms and the user's own id and
+        feature vectors. None with an MLP branch (not linear in the history), a y_range (the rating squash) or
+        no dot-product branch."""
+        if self.has_mlp or self.y_range is not None or not self.gmf_size:
+            return None
+        u = torch.tensor([int(user)], device=self.item_gmf.weight.device)
+        own, user_bias = self.user_vector(u, None)
+        vectors, item_bias = self.item_table()
+        weighted = vectors[items] * self.out.weight[0]                     # [len(items), g]
+        rest = weighted @ own[0] + user_bias[0] + item_bias[items] + self.out.bias[0]
+        if self.history is None:
+            return items.new_zeros(0), weighted.new_zeros(len(items), 0), rest
+        _, hist = self.history.seen_pairs(u)
+        scale = max(len(hist), 1) ** -self.history.alpha
+        return hist, scale * (weighted @ self.history.emb.weight[hist].T), rest
+
     def _build_mlp(self, n_users, n_items, emb_size, layers, dropout, batchnorm, init_std, sparse) -> None:
         self.user_emb = Embedding(n_users, emb_size, init_std, sparse)
         self.item_emb = Embedding(n_items, emb_size, init_std, sparse)

@@ -2,6 +2,7 @@
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,6 +42,21 @@ class DotProductBiasModule(nn.Module):
         return uv @ self.item_emb.weight.T + self.user_bias(users)[:, None] + self.item_bias.weight[:, 0]
 
     @torch.no_grad()
+    def history_decomposition(self, user: int, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """As `CollabNNModule.history_decomposition`: the score split over the user's history items (implicit
+        task, items outside the history); None for the rating task (the squash is not linear)."""
+        if self.y_range is not None:
+            return None
+        u = torch.tensor([int(user)], device=self.item_emb.weight.device)
+        vectors = self.item_emb.weight[items]
+        rest = vectors @ self.user_emb(u)[0] + self.user_bias(u)[0] + self.item_bias.weight[items, 0]
+        if self.history is None:
+            return items.new_zeros(0), vectors.new_zeros(len(items), 0), rest
+        _, hist = self.history.seen_pairs(u)
+        scale = max(len(hist), 1) ** -self.history.alpha
+        return hist, scale * (vectors @ self.history.emb.weight[hist].T), rest
+
+    @torch.no_grad()
     def score_all(self, users: torch.Tensor, rescore_seen: bool = True) -> torch.Tensor:
         scores = output_activation(self.catalogue_logits(users), self.y_range)
         return rescore_history_items(self, users, scores) if rescore_seen else scores
@@ -62,6 +78,19 @@ class DotProductBias(NeuralRecommender):
         "multinomial": dict(init_std=0.01, history_dropout=0.7, epochs=50, lr=0.01, wd=0.1, batch_size=128),
         "bce": dict(init_std=0.1, history_dropout=0.0, epochs=8, lr=0.02, wd=0.1, batch_size=4096),
     }
+
+    def history_contributions(self, user, items):
+        """Exact with the history term on (`history=True`, implicit task); None otherwise (the user vector is a
+        free id vector, nothing in it is the history's)."""
+        self.module.eval()
+        if self.module.history is None:
+            return None
+        items = np.asarray(items, dtype=np.int64)
+        parts = self.module.history_decomposition(int(user), torch.from_numpy(items).to(self._device()))
+        if parts is None:
+            return None
+        _, contributions, rest = (p.cpu().numpy().astype(np.float32) for p in parts)
+        return self.seen[int(user)].indices.astype(np.int64), contributions, rest
 
     def build_module(self) -> nn.Module:
         cfg = self.module_config()

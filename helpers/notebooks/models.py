@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.models import Recommender, is_neural, load_model, model_class, model_file_name
+from helpers.models.interpretation import item_embeddings  # noqa: F401  (re-exported: the notebooks' import)
 from helpers.training import fit
 
 
@@ -74,17 +75,3 @@ def load_or_train(entries, train: pd.DataFrame, evaluation: pd.DataFrame | None 
         if log is not None:
             log(f"{entry}: {source} ({seconds:.1f} s)")
     return models, pd.DataFrame(rows)
-
-
-def item_embeddings(model: Recommender) -> pd.DataFrame | None:
-    """The model's item embedding table (rows indexed by item id), or None if it has none (baselines).
-
-    The MLP branch's item table when the model has one (`item_emb`), else the GMF / dot-product factors
-    (`item_gmf`: the implicit CollabNN default has no MLP branch)."""
-    module = getattr(model, "module", None)
-    table = getattr(module, "item_emb", None) or getattr(module, "item_gmf", None)
-    weight = getattr(table, "weight", None)
-    if weight is None:
-        return None
-    return pd.DataFrame(weight.detach().cpu().numpy(), index=model.item_ids)
-
