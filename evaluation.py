@@ -19,7 +19,7 @@
 #
 # The two ranking protocols measure different things on different candidates: a number of one is never compared with a number of the other. The ranking figures show the models trained for ranking (task `implicit`) only; the models trained to predict ratings (task `rating`: `bias` and the `*_rating` models) have their own figure, since a predicted rating is not meant as a ranking score (their ranking numbers are still in the tables and in `metrics.json`).
 #
-# **Which part each figure comes from.** Everything here is measured on the evaluation part (the test set), once. No choice was made on it: the neural models chose their epoch by early stopping on a validation part carved out of the training part (`helpers.data.validation_split`; see `training.ipynb`), and the baselines keep their defaults. Ties count against the held-out item, evaluation data unknown to the model counts as a miss (figures are over all evaluation users), and every figure carries a 95% bootstrap interval over users (scipy's BCa bootstrap, never clamped, so a skewed interval may leave its point estimate out). Comparisons between models are paired (same users, same candidates). Every sentence below that states a number is written by `helpers.notebooks.evaluation` from the results of this run. All logic lives in `helpers/`; figures go to `OUTPUT_DIR/figures/`, full tables to `OUTPUT_DIR/tables/` and the numbers to `OUTPUT_DIR/metrics.json` under `evaluation`.
+# **Which part each figure comes from.** Everything here is measured on the evaluation part (the test set), once. No choice was made on it: the neural models chose their epoch by early stopping on a validation part carved out of the training part (`helpers.data.validation_split`; see `training.ipynb`), and the baselines keep their defaults. Ties count against the held-out item, evaluation data unknown to the model counts as a miss (figures are over all evaluation users), and every figure carries a 95% bootstrap interval over users (scipy's BCa bootstrap, never clamped, so a skewed interval may leave its point estimate out). Comparisons between models are paired (same users, same candidates). Every sentence below that states a number is written by `helpers.notebooks.evaluation_prose` from the results of this run. All logic lives in `helpers/`; figures go to `OUTPUT_DIR/figures/`, full tables to `OUTPUT_DIR/tables/` and the numbers to `OUTPUT_DIR/metrics.json` under `evaluation`.
 
 # %%
 from pathlib import Path
@@ -98,7 +98,8 @@ result = evaluate_models(models, train, evaluation, protocols=params["PROTOCOLS"
                                   item_categories=item_categories(train, evaluation))
 figures = {}
 display(result.table())
-print(prose.results_sentences(result.summary, ranking_models, rating_models, headline))
+display(Markdown(prose.markdown_lines(
+    prose.results_sentences(result.summary, ranking_models, rating_models, headline))))
 
 # %% [markdown]
 # ## One panel per metric
@@ -114,7 +115,7 @@ for protocol in params["PROTOCOLS"]:
             title=figure_title(DATASET, f"{protocol_label(protocol)}, 95% bootstrap intervals over users"))
         save_figure(figures[f"evaluation_{protocol}"], f"evaluation_{protocol}", OUTPUT_DIR)
         plt.show()
-print(prose.list_measures_sentence(result.summary, ranking_models))
+display(Markdown(prose.markdown_lines(prose.list_measures_sentence(result.summary, ranking_models))))
 
 # %% [markdown]
 # ## Paired comparisons
@@ -127,8 +128,8 @@ print(notebook.statistics_sentence(plan))
 paired = paired_comparisons(result, pairs=plan["pairs"], n_permutations=plan["n_permutations"])
 headline_paired = prose.oriented_comparisons(paired, headline, others=ranking_models)
 display(prose.comparison_view(headline_paired, headline))
-print(prose.comparisons_sentence(headline_paired, headline))
-print(prose.rating_comparisons_sentence(paired))
+display(Markdown(prose.markdown_lines(prose.comparisons_sentence(headline_paired, headline))))
+display(Markdown(prose.markdown_lines(prose.rating_comparisons_sentence(paired))))
 paired_table = prose.write_table(paired, "evaluation_paired", OUTPUT_DIR)
 display(Markdown(f"All {len(paired):,} paired comparisons: [`{paired_table}`]({paired_table}) "
                  f"(under `{OUTPUT_DIR}`)."))
@@ -147,7 +148,7 @@ if len(over_k):
         title=figure_title(DATASET, "HR@K and NDCG@K, 95% bootstrap bands over users"))
     save_figure(figures["evaluation_over_k"], "evaluation_over_k", OUTPUT_DIR)
     plt.show()
-    print(prose.over_k_sentences(over_k, ranking_models))
+    display(Markdown(prose.markdown_lines(prose.over_k_sentences(over_k, ranking_models))))
 
 # %% [markdown]
 # ## By user activity
@@ -156,7 +157,7 @@ if len(over_k):
 
 # %%
 activity = user_activity_buckets(train, evaluation=evaluation)
-print(notebook.activity_sentence(activity, evaluation))
+display(Markdown(prose.markdown_lines(notebook.activity_sentence(activity, evaluation))))
 by_activity = metrics_by_group(result, activity, metrics=("hr", "ndcg"), group_name="activity")
 if len(by_activity):
     figures["evaluation_by_activity"] = evaluation_plots.plot_metrics_by_group(
@@ -164,7 +165,8 @@ if len(by_activity):
         title=figure_title(DATASET, "by user activity (training interactions), 95% bootstrap intervals"))
     save_figure(figures["evaluation_by_activity"], "evaluation_by_activity", OUTPUT_DIR)
     plt.show()
-    print(prose.activity_sentences(by_activity, headline, models=ranking_models))
+    display(Markdown(prose.markdown_lines(
+        prose.activity_sentences(by_activity, headline, models=ranking_models))))
 
 # %% [markdown]
 # ## By user gender
@@ -183,7 +185,8 @@ else:
         title=figure_title(DATASET, "by user gender, 95% bootstrap intervals"))
     save_figure(figures["evaluation_by_gender"], "evaluation_by_gender", OUTPUT_DIR)
     plt.show()
-    print(prose.group_gap_sentences(by_gender, "gender", headline, models=ranking_models))
+    display(Markdown(prose.markdown_lines(
+        prose.group_gap_sentences(by_gender, "gender", headline, models=ranking_models))))
 
 # %% [markdown]
 # ## Warm users, cold users and cold items
@@ -191,16 +194,17 @@ else:
 # A user or item is *cold* when it has no interaction in the training part. How many there are depends on the split (a global split of data where most users have a single interaction leaves many; a per-user split leaves no cold users): the first line below says how many this split has. Each model scores a cold user with its cold-start path: the most popular items for the baselines and for models without side features, the user's features (gender, age, occupation where the data has them) for a CollabNN with `features=True`; `popular_segment` (the most popular items among users of the same gender) is the floor a feature model has to clear. Cold items are ranked among all the evaluation's cold items, for the users who had them: only models that score items from their features (category, brand, product-image segment, year) can place them. The sentences under the table (one for the default, one for each model with side features) are written from its numbers.
 
 # %%
-print(notebook.split_protocols_sentence(train, evaluation))
+display(Markdown(prose.markdown_lines(notebook.split_protocols_sentence(train, evaluation))))
 cold_start = cold_start_table(result, models, train, evaluation, k=K)
 if len(cold_start):
-    print(prose.cold_slices_sentence(cold_start))
+    display(Markdown(prose.markdown_lines(prose.cold_slices_sentence(cold_start))))
     figures["evaluation_cold_start"] = evaluation_plots.plot_metrics_by_group(
         cold_start[cold_start["metric"] == "ndcg"], "slice", models=ranking_models, highlight=headline,
+        groups=cold_start["slice"].unique(),
         title=figure_title(DATASET, "warm users, cold users and cold items, 95% bootstrap intervals"))
     save_figure(figures["evaluation_cold_start"], "evaluation_cold_start", OUTPUT_DIR)
     plt.show()
-    print(notebook.cold_start_paragraph(cold_start, models))
+    display(Markdown(prose.markdown_lines(notebook.cold_start_paragraph(cold_start, models))))
 notebook.cold_start_view(cold_start)
 
 # %% [markdown]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.files import write_text
-from helpers.plots.evaluation import METRIC_LABELS, metric_label, protocol_label, value_text
+from helpers.plots.evaluation import METRIC_LABELS, group_order, metric_label, protocol_label, value_text
 
 
 def _interval(row) -> str:
@@ -138,15 +138,22 @@ def _signed(row) -> str:
 
 
 def comparison_view(oriented: pd.DataFrame, model: str) -> pd.DataFrame:
-    """`oriented_comparisons` for reading: one row per other model ("model - other"), one column per figure,
-    each cell "diff [low, high], p"; rows in the order of the first figure's difference (the closest first)."""
+    """`oriented_comparisons` for reading: one row per other model (the index named "<model> − other"), for each
+    figure two columns: "difference [95% interval]" and "p"; rows in the order of the first figure's difference
+    (the closest first)."""
     if oriented.empty:
         return pd.DataFrame()
-    t = oriented.assign(cell=[_signed(r) for r in oriented.itertuples()],
-                        column=[_figure_name(p, m, k) for p, m, k in zip(oriented["protocol"], oriented["metric"],
-                                                                         oriented["k"])],
-                        row=[f"{model} − {o}" for o in oriented["other"]])
-    return t.pivot_table(index="row", columns="column", values="cell", aggfunc="first", sort=False)
+    t = oriented.assign(cell=[f"{r.diff:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]" for r in oriented.itertuples()],
+                        p=[f"{p:.4f}" for p in oriented["p_value"]],
+                        figure=[_figure_name(p, m, k) for p, m, k in zip(oriented["protocol"], oriented["metric"],
+                                                                         oriented["k"])])
+    view = t.pivot_table(index="other", columns="figure", values=["cell", "p"], aggfunc="first", sort=False)
+    view = view.swaplevel(axis=1).rename(columns={"cell": "difference [95% interval]"}, level=1)
+    figures = list(pd.unique(t["figure"]))
+    view = view.reindex(columns=[(f, c) for f in figures for c in ("difference [95% interval]", "p")])
+    view.columns.names = [None, None]
+    view.index.name = f"{model} − other"
+    return view
 
 
 def comparisons_sentence(oriented: pd.DataFrame, model: str) -> str:
@@ -279,8 +286,7 @@ def group_gap_sentences(by_group: pd.DataFrame, group_col: str = "gender", headl
     the gap (second group - first; in percentage points for HR, a share), the intervals' verdict, and for how
     many models the second group scores higher."""
     table = by_group if models is None else by_group[by_group["model"].isin(list(models))]
-    groups = ([str(g) for g in table[group_col].cat.categories if g in set(table[group_col])]
-              if isinstance(table[group_col].dtype, pd.CategoricalDtype) else sorted(set(table[group_col].astype(str))))
+    groups = group_order(table, group_col)  # the order of the figure's gap column
     if len(groups) != 2:
         return f"{len(groups)} {group_col} groups; the gap sentences need two"
     a, b = groups
@@ -301,6 +307,11 @@ def group_gap_sentences(by_group: pd.DataFrame, group_col: str = "gender", headl
         text += f"; {b} scores higher for {int((gap > 0).sum())} of {len(gap)} models"
         lines.append(text + ".")
     return "\n".join(lines)
+
+
+def markdown_lines(text: str) -> str:
+    """The lines of a generated text as a Markdown list (one item per line), for display in the notebook."""
+    return "\n".join(f"- {line}" for line in text.splitlines() if line.strip())
 
 
 def cold_slices_sentence(table: pd.DataFrame) -> str:

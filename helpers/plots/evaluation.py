@@ -88,13 +88,20 @@ def model_colors(models) -> dict:
     return {m: palette[i % len(palette)] for i, m in enumerate(models)}
 
 
+def titled_layout(fig: plt.Figure, title: str) -> None:
+    """Set the figure's title and lay the panels out below it: a band of 0.15 inch is kept for the title at any
+    figure height (`tight_layout` alone may let a tall figure's title run into the first row's panel titles)."""
+    fig.suptitle(title, fontsize=12, y=1 - 0.12 / fig.get_figheight(), va="top")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.15 / fig.get_figheight()))
+
+
 def _emphasise(ax, highlight) -> None:
     for label in ax.get_yticklabels():
         if highlight is not None and label.get_text() == highlight:
             label.set_fontweight("bold")
 
 
-def plot_metric_bars(summary: pd.DataFrame, protocol: str, metrics=None, models=None, ncols: int = 4,
+def plot_metric_bars(summary: pd.DataFrame, protocol: str, metrics=None, models=None, ncols: int = 3,
                      title: str | None = None, highlight: str | None = None) -> plt.Figure:
     """One panel per metric of `protocol`: a dot per model with its 95% interval, sorted best first (top), the
     value in a column right of the panel. models: the models to show (e.g. the implicit ones for the ranking
@@ -131,8 +138,7 @@ def plot_metric_bars(summary: pd.DataFrame, protocol: str, metrics=None, models=
         ax.set_title(f"{label} ({note})" if note else label, fontsize=10)
     for ax in list(axes.flat)[len(metrics):]:
         ax.set_visible(False)
-    fig.suptitle(title or f"{protocol_label(protocol)}: 95% bootstrap intervals over users", fontsize=12)
-    fig.tight_layout()
+    titled_layout(fig, title or f"{protocol_label(protocol)}: 95% bootstrap intervals over users")
     return fig
 
 
@@ -186,8 +192,7 @@ def plot_metrics_over_k(over_k: pd.DataFrame, models=None, title: str | None = N
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(title or "HR@K and NDCG@K: 95% bootstrap bands over users", fontsize=12)
-    fig.tight_layout()
+    titled_layout(fig, title or "HR@K and NDCG@K: 95% bootstrap bands over users")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), ncol=1, fontsize=9, frameon=False,
                title=f"ordered by {metric_label(panels[0][1], max(first['k']))}, {protocol_label(panels[0][0])}",
@@ -196,12 +201,11 @@ def plot_metrics_over_k(over_k: pd.DataFrame, models=None, title: str | None = N
 
 
 def group_order(table: pd.DataFrame, group_col: str) -> list:
-    """The groups of `group_col` (as strings) in their categorical order, else in the order the table gives them
-    (e.g. `cold_start_table`: warm users, cold users, cold items); only those with rows."""
-    present = list(pd.unique(table[group_col].astype(str)))
+    """The groups of `group_col` (as strings) in their categorical order, else sorted; only those with rows."""
+    present = set(pd.unique(table[group_col].astype(str)))
     if isinstance(table[group_col].dtype, pd.CategoricalDtype):
-        return [str(g) for g in table[group_col].cat.categories if str(g) in set(present)]
-    return present
+        return [str(g) for g in table[group_col].cat.categories if str(g) in present]
+    return sorted(present)
 
 
 def models_by_mean_over_groups(part: pd.DataFrame, metric: str) -> list[str]:
@@ -220,16 +224,16 @@ def group_gap_text(values: dict, groups: list, metric: str) -> str:
 
 
 def plot_metrics_by_group(table: pd.DataFrame, group_col: str, title: str = "", models=None,
-                          highlight: str | None = None) -> plt.Figure:
+                          highlight: str | None = None, groups=None) -> plt.Figure:
     """One panel per protocol x metric: a row per model (sorted best first by its mean over the groups), a dot
     per group with its 95% interval; with two groups, the gap (second - first; percentage points for HR) in a
-    column right of the panel. models: the models to show."""
+    column right of the panel. models: the models to show. groups: the groups' order (default `group_order`)."""
     if models is not None:
         table = table[table["model"].isin(list(models))]
     panels = list(table.groupby(["protocol", "metric"], sort=False).groups)
     if not panels:
         raise ValueError(f"no rows to plot by {group_col}")
-    all_groups = group_order(table, group_col)
+    all_groups = [str(g) for g in groups] if groups is not None else group_order(table, group_col)
     counts = table.groupby(table[group_col].astype(str))["n_users"].max()
     group_colors = dict(zip(all_groups, ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")))
     group_markers = dict(zip(all_groups, MARKERS))
@@ -269,8 +273,7 @@ def plot_metrics_by_group(table: pd.DataFrame, group_col: str, title: str = "", 
         ax.set_title(f"{label} ({note})" if note else label, fontsize=10)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(title or f"by {group_col}: 95% bootstrap intervals over users", fontsize=12)
-    fig.tight_layout()
+    titled_layout(fig, title or f"by {group_col}: 95% bootstrap intervals over users")
     handles = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):

@@ -95,6 +95,15 @@ def test_no_text_of_the_metric_figure_overlaps_another():
     assert overlapping_pairs(boxes) == []  # ...and no two texts (labels, ticks, titles) touch
 
 
+def test_a_tall_figure_keeps_its_title_clear_of_the_panels():
+    nine = {f"model_{i}": 0.2 + 0.03 * i for i in range(9)}  # the full-ranking figure of ml-100k: 9 x 11
+    many = pd.concat([summary_rows("full", m, nine) for m in ("hr", "ndcg", "precision", "recall", "map", "mrr",
+                                                              "coverage", "novelty", "avg_popularity", "ild_category",
+                                                              "ild_embedding")], ignore_index=True)
+    fig = ep.plot_metric_bars(many, "full", title="ml-100k — full ranking, 95% bootstrap intervals over users")
+    assert overlapping_pairs(text_boxes(fig)) == []
+
+
 def test_figures_do_not_change_their_input():
     before = SUMMARY.copy()
     ep.plot_metric_bars(SUMMARY, "full", models=RANKING)
@@ -150,6 +159,13 @@ def test_group_figure_sorts_rows_shows_the_gap_in_points_and_leaves_rating_model
     assert ep.group_gap_text({"F": 0.4, "M": 0.45}, ["F", "M"], "ndcg") == "+0.050"
 
 
+def test_gap_column_and_gap_sentence_take_the_groups_in_the_same_order():
+    frame = group_frame().iloc[::-1].reset_index(drop=True)  # M rows first
+    texts = [t for t, _ in text_boxes(ep.plot_metrics_by_group(frame, "gender"))]
+    assert "M − F" in texts and "F − M" not in texts
+    assert "M − F +5.0 pp" in nb.group_gap_sentences(frame, "gender", "collabnn")
+
+
 def test_titles_put_a_separator_after_the_dataset():
     assert ep.figure_title("ml-100k", "by user gender") == "ml-100k — by user gender"
     assert ep.figure_title("", "by user gender") == "by user gender"
@@ -192,8 +208,9 @@ def test_comparisons_are_turned_to_the_default_and_counted_by_their_intervals():
     pop = oriented[oriented["other"] == "popular"].iloc[0]
     assert (pop["diff"], pop["ci_low"], pop["ci_high"]) == pytest.approx((0.2, 0.18, 0.22))  # negated, ends swapped
     view = nb.comparison_view(oriented, "collabnn")
-    assert list(view.index) == ["collabnn − mf", "collabnn − ease", "collabnn − popular"]
-    assert view.loc["collabnn − popular", "full ranking NDCG@10"] == "+0.200 [+0.180, +0.220], p 0.0002"
+    assert list(view.index) == ["mf", "ease", "popular"] and view.index.name == "collabnn − other"
+    assert view.loc["popular", ("full ranking NDCG@10", "difference [95% interval]")] == "+0.200 [+0.180, +0.220]"
+    assert view.loc["popular", ("full ranking NDCG@10", "p")] == "0.0002"
     sentence = nb.comparisons_sentence(oriented, "collabnn")
     assert "(3 paired differences): 2 have a 95% interval above 0, 0 below 0, 1 contain 0" in sentence
     assert "Containing 0: mf on full ranking NDCG@10 +0.002 [-0.003, +0.007], p 0.4000" in sentence
@@ -240,6 +257,10 @@ def test_over_k_sentence_names_the_leader_at_each_k():
     # a leads while 0.30 + 0.02k > 0.125 + 0.03k, i.e. k < 17.5, then b
     assert text == ("Full ranking, HR@K: the highest model changes with K: a at K=1..17, b at K=18..20; "
                     "no model's HR is lower at K=20 than at K=1.")
+
+
+def test_generated_lines_become_a_markdown_list():
+    assert nb.markdown_lines("a 0.1.\n\nb 0.2.") == "- a 0.1.\n- b 0.2."
 
 
 def test_cold_slices_sentence_says_when_there_are_no_cold_users():
