@@ -23,7 +23,8 @@ from nbconvert import HTMLExporter
 
 from helpers.data import SPLITS, load, make_split, sample_users, split_summary, write_split
 from helpers.files import ROOT, write_text
-from helpers.notebooks import record_metrics
+from helpers.notebooks import read_metrics, record_metrics
+from helpers.notebooks.landing import readme_with_results, run_record, write_landing_pages
 
 NOTEBOOKS = ["EDA.ipynb", "training.ipynb", "evaluation.ipynb", "reranking.ipynb", "explore.ipynb"]
 
@@ -155,6 +156,7 @@ def run_pipeline(dataset: str = "ml-100k", split: str = "auto", seed: int = 0, s
         f"({summary['evaluation_share']:.1%}; {summary['evaluation_users_cold']:,} of {summary['evaluation_users']:,} "
         f"evaluation users and {summary['evaluation_items_cold']:,} items unknown to training) "
         f"-> {data_dir}/train.csv, evaluation.csv")
+    record = run_record(ROOT)  # the commit the notebooks run at, taken before anything is written
     results = []
     for path in paths:
         if is_placeholder(path):
@@ -182,7 +184,15 @@ def run_pipeline(dataset: str = "ml-100k", split: str = "auto", seed: int = 0, s
         results.append({"notebook": path.name, "status": "ok", "seconds": seconds, "output": str(out),
                         "html": str(html)})
     record_metrics("pipeline", {"dataset": dataset, "split": common["SPLIT"], "seed": seed, "sample": sample,
-                                "notebooks": results}, path=output_dir / "metrics.json")
+                                "notebooks": results, "run": record}, path=output_dir / "metrics.json")
+    metrics = read_metrics(output_dir / "metrics.json")
+    index, readme = write_landing_pages(output_dir, ROOT, metrics, record)
+    log(f"landing page -> {index}, {readme}")
+    if output_dir == (ROOT / "reports").resolve():  # the committed results: the README's table follows them
+        text = (ROOT / "README.md").read_text()
+        updated = readme_with_results(text, metrics, record)
+        if updated != text:
+            write_text(ROOT / "README.md", updated)
     return results
 
 
