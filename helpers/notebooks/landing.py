@@ -126,7 +126,7 @@ def landing_markdown(metrics: dict, record: dict, output_dir: Path, html_links: 
     or to the executed `.ipynb` (GitHub renders those)."""
     output_dir = Path(output_dir)
     split, pipeline = metrics.get("split", {}), metrics.get("pipeline", {})
-    evaluation, config = metrics.get("evaluation", {}), metrics.get("evaluation", {}).get("config", {})
+    config = metrics.get("evaluation", {}).get("config", {})
     ranking, rating = headline_tables(metrics)
     dataset = pipeline.get("dataset") or split.get("dataset", "?")
     lines = [f"# Results — {dataset}", "",
