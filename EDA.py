@@ -32,7 +32,7 @@ DATASET = "ml-100k"  # ml-100k (offline default) | electronics (downloaded on fi
 OUTPUT_DIR = "scratch"  # figures/ and metrics.json go here; make run passes reports (the committed results)
 SAMPLE = 0  # interactions to keep (whole users, drawn at random); 0 keeps all. Smoke tests use 2000
 SEED = 0  # seed of the user sample
-TOP_CATEGORIES = 15  # categories in the popularity chart (the boxplot shows the top 10)
+TOP_CATEGORIES = 15  # categories in the popularity chart (the gender x category figure shows the top 10)
 
 # %% [markdown]
 # ## The data
@@ -61,7 +61,7 @@ eda.profile_table(profile)
 
 # %%
 by_gender = eda.interactions_by_gender(df)
-display(by_gender)
+display(by_gender.round(3))
 display(Markdown(eda.gender_sentence(by_gender)))
 figures["interactions_by_gender"] = plots.gender_bar_figure(by_gender, DATASET)
 

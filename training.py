@@ -15,12 +15,13 @@
 #
 # **Which data each figure comes from.** Every choice made here (the epoch, and with `TUNE` the hyperparameters) is scored on the validation part only; the evaluation part is never seen by training, early stopping or tuning. The one figure on the evaluation part, at the end, is a report, not an input to any choice; `evaluation.ipynb` reports it properly.
 #
-# Models (`helpers/models/`): **collabnn** (default: two branches added when scoring, as NeuMF adds its GMF and MLP: a factor branch, a GMF dot product whose user vector adds the pooled embeddings of the user's items, with biases, trained through fastai with the multinomial likelihood over the whole catalogue; and a frozen item-item branch, EASE's closed-form weights over the 10,000 most popular items, solved before the training), **collabnn_factor** (the factor branch alone, the previous default), **collabnn_mlp** (the seeds' concatenated user/item embeddings through an MLP, fused with the GMF branch, trained with binary cross-entropy against sampled negatives), **mf** (dot product with biases) and **neumf** (GMF + MLP, He et al. 2017). Tasks: **implicit** (did the user interact?) and **rating** (mean squared error on the stars). Training code lives in `helpers/training/`; this notebook only calls it.
+# Models (`helpers/models/`): **collabnn** (the default), **collabnn_factor** (collabnn without its item-item branch), **collabnn_mlp** (collabnn with a concatenated-embedding MLP branch), **mf** (matrix factorisation: a dot product with biases) and **neumf** (GMF + MLP, He et al. 2017). Tasks: **implicit** (did the user interact?) and **rating** (predict the stars). The cell after the data writes out what the chosen model is (its branches, objective and schedule) from its configuration, so the description always matches the code. Training code lives in `helpers/training/`; this notebook only calls it.
 
 # %%
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
 
 from helpers import data, training
 from helpers.models import make_model, model_file_name
@@ -28,30 +29,39 @@ from helpers.notebooks import record_metrics
 from helpers.notebooks import training as notebook
 from helpers.notebooks.models import load_or_train
 from helpers.plots import save_figure
-from helpers.plots.training import plot_selection, plot_trials
+from helpers.plots.training import lr_find_figure, plot_selection, plot_trials
 
 # %matplotlib inline
 
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k (offline) | electronics (downloaded on first use) | csv:PATH
-SPLIT = "auto"  # auto (global if most users have one interaction, else random) | random (80:20 per user) | global (80:20 of all interactions) | leave_one_out (latest per user) | temporal (latest 20%); validation is carved from train the same way
-MODEL = "collabnn"  # collabnn (factor + item-item branch) | collabnn_factor | collabnn_mlp (the seeds concat-MLP, bce) | mf | neumf
+SPLIT = "auto"  # auto (global if most users have one interaction, else random) | random (80:20 per user)
+# | global (80:20 of all interactions) | leave_one_out (latest per user) | temporal (latest 20%);
+# the validation part is carved out of train by the same rule
+MODEL = "collabnn"  # collabnn | collabnn_factor | collabnn_mlp | mf | neumf
+# (collabnn: factor + item-item branch; collabnn_mlp: with a concat-MLP branch, trained with bce)
 TASK = "implicit"  # implicit (interacted or not) | rating (predict the stars)
-EPOCHS = None  # the most epochs early stopping may run, a positive int; None: the model's default; smoke tests: 2
+EPOCHS = None  # the most epochs early stopping may run, a positive int | None (the model's default)
+# smoke tests: 2
 PATIENCE = None  # epochs without a better validation figure before stopping; None: the default (5)
 TUNE = None  # None (the defaults) | a search budget such as 90s, 5m or 1h (Optuna on the validation part)
 LR = None  # maximum learning rate of the one-cycle schedule; None: the model's default
 WD = None  # weight decay; None: the model's default
 EMB_SIZE = None  # embedding width (collabnn without MLP: its GMF factors); None: the model's default
-LAYERS = None  # hidden widths of the concat-MLP, e.g. [64] or [128, 64]; None: the model's default (collabnn implicit: none)
-LOSS = None  # implicit task: auto | multinomial | bce | softmax | bpr; None: the model's default (collabnn: auto)
+LAYERS = None  # hidden widths of the concat-MLP, e.g. [64] or [128, 64] | None (the model's default)
+# (collabnn implicit: no MLP)
+LOSS = None  # implicit task: auto | multinomial | bce | softmax | bpr | None (the model's default)
 SEED = 0  # seed of the user sample, the split, the initial weights, the negatives and the shuffling
 DEVICE = "auto"  # auto (CUDA when present) | cpu | cuda
 SAMPLE = 0  # interactions to keep (whole users, drawn at random); 0: all. Smoke tests: 3000
-OTHER_MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn_features", "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # also trained on this split with their defaults and saved to MODEL_DIR, so evaluation.ipynb and reranking.ipynb load them; any registered names (neural ones optionally NAME_rating); [] for none
+OTHER_MODELS = ["popular", "popular_segment", "itemknn", "ease", "bias", "mf", "collabnn_features",
+                "collabnn_factor", "collabnn_mlp", "mf_rating", "collabnn_rating"]  # registered names | []
+# (neural ones optionally NAME_rating): also trained on this split with their defaults and saved to MODEL_DIR,
+# so evaluation.ipynb and reranking.ipynb load them; [] for none
 OUTPUT_DIR = "scratch"  # figures/ and metrics.json go here; make run passes reports (the committed results)
 DATA_DIR = "data"  # train.csv and evaluation.csv are written here
-MODEL_DIR = "scratch/model"  # the trained model is saved here as <name>_<task>.pth (e.g. collabnn_implicit.pth); make run passes model
+MODEL_DIR = "scratch/model"  # <name>_<task>.pth (e.g. collabnn_implicit.pth) is saved here
+# (make run passes model)
 
 # %% [markdown]
 # ## Parameters, data and the three parts
@@ -72,18 +82,31 @@ print(f"{DATASET}: {len(df):,} interactions, {df['user_id'].nunique():,} users, 
 split_summary
 
 # %% [markdown]
-# ## Learning rate
+# ## The model
 #
-# fastai's learning-rate finder trains a throw-away copy of the model for a few batches (on the fit part) while the rate grows exponentially. The loss should stay flat, fall, then shoot up; the marked *valley* is a rate where it falls fastest. The plot shows whether the model's default `LR` sits in the falling part for this data.
+# What is trained, written from the model's configuration as training will resolve it on this data (the loss `"auto"` picks the multinomial objective over the whole catalogue when users x items fits in memory, else binary cross-entropy against sampled negatives; keys left unset take that objective's defaults).
 
 # %%
 model = make_model(MODEL, task=TASK, **model_kwargs)
-suggested_lr = training.find_lr(model, fit_df)
-save_figure(plt.gcf(), "training_lr_find", OUTPUT_DIR)
-plt.show()
 planned = training.resolved_config(model, train_df)
-print(f"lr_find valley: {suggested_lr:.2e}; learning rate used: {planned['lr']:.2e} "
-      f"(loss {planned.get('loss') or 'mse'}, at most {planned['epochs']} epochs, batch {planned['batch_size']})")
+n_users, n_items = train_df["user_id"].nunique(), train_df["item_id"].nunique()
+display(Markdown(notebook.model_description(MODEL, planned, n_users, n_items)))
+
+# %% [markdown]
+# ## Learning rate
+#
+# fastai's learning-rate finder trains a throw-away copy of the model for a few batches (on the fit part) while the rate grows exponentially. The loss should stay flat, fall, then shoot up; fastai suggests a rate from the curve, its *valley*: the point halfway along the longest stretch where the smoothed loss keeps falling, however slowly. The plot marks the valley and the learning rate training uses; the text under it says where each sits on this run's curve and why they differ.
+
+# %%
+suggested_lr = training.find_lr(model, fit_df)
+lr_curve = notebook.lr_find_curve(plt.gcf())
+plt.close(plt.gcf())  # fastai's own plot: redrawn below with both rates marked
+fig = lr_find_figure(lr_curve, suggested_lr, planned["lr"],
+                     title=f"{DATASET} — {MODEL}: learning-rate finder on the fit part")
+save_figure(fig, "training_lr_find", OUTPUT_DIR)
+plt.show()
+display(Markdown(notebook.learning_rate_sentence(suggested_lr, planned["lr"], lr_curve, loss=planned.get("loss"),
+                                                 n_items=n_items)))
 
 # %% [markdown]
 # ## Training, with the epoch chosen on validation
@@ -99,21 +122,23 @@ notebook.selection_table(model)
 # %% [markdown]
 # ## How the epoch was chosen
 #
-# Left, the loss per epoch on the fit part (training) and on the validation part; right, the validation figure early stopping followed, with the chosen epoch starred. A validation figure that peaks and then falls while the training loss keeps falling is over-fitting, and that is where the epoch is chosen; a figure still rising at the last epoch means `EPOCHS` is too small for this data. With `TUNE`, the figure shows each trial's validation figure instead, and the best so far.
+# Left, the loss per epoch on the fit part (training) and on the validation part; right, the validation figure early stopping followed, with the chosen epoch starred. The sentence under the plot says, from the curves, where the validation loss sits against the training loss. A validation figure that peaks and then falls while the training loss keeps falling is over-fitting, and that is where the epoch is chosen; a figure still rising at the last epoch means `EPOCHS` is too small for this data. With `TUNE`, the figure shows each trial's validation figure instead, and the best so far.
 
 # %%
 if trials is None:
     fig = plot_selection(selection, loss=model.config.get("loss") if TASK == "implicit" else None,
-                         title=f"{MODEL} ({TASK}) on {DATASET}: validation part carved by the {split_used} rule")
+                         title=f"{DATASET} — {MODEL} ({TASK}): validation part carved by the {split_used} rule")
 else:
     fig = plot_trials(trials, monitor=tuning["monitor"].removeprefix("validation "), maximize=TASK == "implicit")
 save_figure(fig, "training_selection", OUTPUT_DIR)
 plt.show()
+if trials is None:
+    display(Markdown(notebook.loss_curves_sentence(selection, model.config)))
 
 # %% [markdown]
-# ## The model
+# ## The layers
 #
-# The layers and the number of trainable parameters (the item-item branch of collabnn is not trained by gradient and not counted: its lambda, scale and items are printed below the layers). Most parameters sit in the embedding tables (one row per user and per item). The implicit default has no MLP branch (`layers=[]`): its score is the GMF dot product of a user vector (the user's embedding plus the pooled embeddings of their items) with the item's embedding, plus biases, which the catalogue-wide softmax needs; `MODEL = "collabnn_mlp"` or `LAYERS = [64]` adds the concat-MLP (trained with `loss="bce"`), whose first layer is split into a user part and an item part: the same as one layer on the concatenation, but full ranking computes each part once.
+# The layers and the number of trainable parameters. An item-item branch, where the model has one, is not trained by gradient and not counted: its settings are printed below the layers. Most parameters sit in the embedding tables (one row per user and per item). A concat-MLP branch (`MODEL = "collabnn_mlp"` or `LAYERS = [64]`, trained with binary cross-entropy: an MLP over every user and item pair is too costly for the catalogue-wide softmax) has its first layer split into a user part and an item part: the same as one layer on the concatenation, but full ranking computes each part once.
 
 # %%
 print(model.summary())
@@ -121,7 +146,7 @@ print(model.summary())
 # %% [markdown]
 # ## Held-out figure, saving, recording
 #
-# A first look at accuracy on the evaluation part, reported once and used for nothing (the evaluation notebook compares models properly, with confidence intervals): for the implicit task HR@10 and NDCG@10, each held-out item ranked against 99 items the user never touched (sampled protocol: not comparable with full-ranking figures); for the rating task the RMSE in stars. The model file holds the weights, the configuration, the id maps and this training's metadata, including how its epoch was chosen; `helpers.models.load_model` reads it back without retraining.
+# A first look at accuracy on the evaluation part, reported once and used for nothing (the evaluation notebook compares models properly, with confidence intervals): for the implicit task HR@10 and NDCG@10, each held-out item ranked against sampled items the user never touched, their number printed with the result (sampled protocol: not comparable with full-ranking figures); for the rating task the RMSE in stars. The model file holds the weights, the configuration, the id maps and this training's metadata, including how its epoch was chosen; `helpers.models.load_model` reads it back without retraining.
 
 # %%
 held_out = notebook.evaluation_summary(model, train_df, eval_df, seed=SEED)

@@ -51,11 +51,13 @@ def dataset_profile(df: pd.DataFrame) -> dict:
 
 def profile_table(profile: dict) -> pd.DataFrame:
     """The profile as a two-column table for display."""
-    def fmt(v):
+    def fmt(v, key=""):
+        if isinstance(v, float) and any(w in key for w in ("density", "sparsity", "share")):
+            return f"{v:.2%}"
         if isinstance(v, float):
             return f"{v:.4%}" if v < 0.01 else f"{v:,.3f}"
         return f"{v:,}" if isinstance(v, int) else str(v)
-    return pd.DataFrame({"measure": list(profile), "value": [fmt(v) for v in profile.values()]})
+    return pd.DataFrame({"measure": list(profile), "value": [fmt(v, k) for k, v in profile.items()]})
 
 
 def gini(counts) -> float:

@@ -88,6 +88,8 @@ def selection_table(model) -> pd.DataFrame:
         return pd.DataFrame()
     table = pd.DataFrame(sel.get("losses") or {"epoch": range(1, len(sel["curve"]) + 1), sel["monitor"]: sel["curve"]})
     table = table.rename(columns={sel["monitor"]: f"validation_{sel['monitor']}"})  # the curve is this column
+    if "epoch" in table:
+        table = table.assign(epoch=table["epoch"].astype(int))
     return table.assign(chosen=table["epoch"] == sel["best_epoch"])
 
 
@@ -134,4 +136,157 @@ def selection_sentence(model, held_out: dict) -> str:
     elif held_out.get("hr@10") is not None:
         parts.append(f"On the evaluation part (sampled protocol, {held_out['n_negatives']} negatives) it has HR@10 "
                      f"{held_out['hr@10']:.4f} and NDCG@10 {held_out['ndcg@10']:.4f}.")
+    return " ".join(parts)
+
+
+# ------------------------------------------------------------------ prose written from the run's numbers
+LOSS_PROSE = {
+    "multinomial": "the multinomial likelihood: per user, a softmax over all {n_items:,} items of the catalogue "
+                   "whose targets are the user's training items",
+    "bce": "binary cross-entropy, each training interaction against {neg_ratio} sampled negatives (items the user "
+           "did not interact with, re-drawn every epoch)",
+    "softmax": "a sampled softmax: each training interaction against {neg_ratio} sampled negatives",
+    "bpr": "the BPR pairwise loss: each training interaction ranked above {neg_ratio} sampled negatives",
+    None: "mean squared error on the ratings",
+}
+
+
+def _structure(name: str, cfg: dict) -> str:
+    """The trained part of a neural model's score, in words, from its resolved configuration."""
+    layers = list(cfg.get("layers") or [])
+    gmf = cfg.get("gmf_size")
+    branches = []
+    if name == "mf":
+        branches.append(f"a dot product of {cfg['emb_size']}-dimensional user and item embeddings")
+    elif gmf:
+        branches.append(f"a GMF branch (a dot product of {gmf} user and item factors)")
+    if layers:
+        branches.append(f"a concat-MLP branch (user and item embeddings of width {cfg['emb_size']}, concatenated, "
+                        f"through hidden layers of {', '.join(map(str, layers))} units)")
+    text = " and ".join(branches)
+    if cfg.get("history"):
+        hidden = cfg.get("history_dropout") or 0
+        text += ("; the user vector adds the pooled embeddings of the user's training items"
+                 + (f", {hidden:.0%} of them hidden in each training pass" if hidden and cfg.get("loss") == "multinomial"
+                    else ""))
+    extras = [x for x, on in (("user and item biases", cfg.get("bias")),
+                              ("side features (user and item attributes) as embeddings of their own",
+                               cfg.get("features"))) if on]
+    return text + ("; plus " + " and ".join(extras) if extras else "")
+
+
+def model_description(name: str, config: dict, n_users: int, n_items: int) -> str:
+    """What the model to be trained is, one Markdown paragraph written from its resolved configuration
+    (`helpers.training.resolved_config`: loss "auto" resolved, defaults filled) and the data's size, so the
+    description cannot drift from the code."""
+    task = config.get("task", "implicit")
+    loss = config.get("loss") if task == "implicit" else None
+    goal = ("scores how likely a user is to interact with an item (implicit task)" if task == "implicit"
+            else "predicts the user's rating (rating task)")
+    text = [f"**{name}** {goal}, here on {n_users:,} users and {n_items:,} items."]
+    if config.get("item_item"):
+        kept = min(int(config.get("item_item_max_items") or n_items), n_items)
+        lam = config.get("item_item_lambda")
+        items = f"all {kept:,} items" if kept == n_items else f"the {kept:,} most popular of the {n_items:,} items"
+        text.append(f"Its score adds two branches. The factor branch, the one trained by gradient: {_structure(name, config)}. "
+                    f"The item-item branch, frozen: EASE weights over {items}, solved in closed form before the "
+                    f"training{'' if lam is None else f' (lambda {lam:g})'}. The score is the item-item branch plus "
+                    f"{config['item_item_weight']:g} times the factor branch.")
+    else:
+        text.append(f"Its score: {_structure(name, config)}.")
+    batch_unit = "users" if loss == "multinomial" else "interactions"
+    objective = LOSS_PROSE.get(loss, str(loss)).format(n_items=n_items, neg_ratio=config.get("neg_ratio"))
+    trained = "The factor branch is" if config.get("item_item") else "It is"
+    text.append(f"{trained} trained with {objective}, by fastai's one-cycle schedule peaking at a learning rate of "
+                f"{config['lr']:.1e}, with weight decay {config['wd']:g}, in batches of {int(config['batch_size']):,} "
+                f"{batch_unit}, for at most {config['epochs']} epochs.")
+    return " ".join(text)
+
+
+def lr_find_curve(fig) -> pd.DataFrame:
+    """The (learning rate, loss) points of fastai's `lr_find` plot (the first line of its axes), in order."""
+    lrs, losses = fig.axes[0].lines[0].get_data()
+    return pd.DataFrame({"lr": np.asarray(lrs, dtype=float), "loss": np.asarray(losses, dtype=float)})
+
+
+def _loss_at(curve: pd.DataFrame, lr: float) -> float:
+    """The finder's loss at `lr`, interpolated on log(lr) (clamped to the range tried)."""
+    return float(np.interp(np.log(lr), np.log(curve["lr"].to_numpy()), curve["loss"].to_numpy()))
+
+
+def learning_rate_sentence(valley: float, used: float, curve: pd.DataFrame, loss: str | None = None,
+                           n_items: int | None = None) -> str:
+    """Why the `lr_find` valley and the learning rate used differ, with both numbers and the finder's curve
+    (`lr_find_curve`): where each sits on the curve and what the two numbers are."""
+    start, low = float(curve["loss"].iloc[0]), float(curve["loss"].min())
+    lr_low = float(curve["lr"].iloc[int(curve["loss"].to_numpy().argmin())])
+    at_valley, at_used = _loss_at(curve, valley), _loss_at(curve, used)
+    ratio = used / valley
+    compare = (f"{ratio:.0f}x the valley" if ratio >= 1.5 else f"{1 / ratio:.0f}x below the valley" if ratio <= 1 / 1.5
+               else "close to the valley")
+    parts = [f"The finder's valley is {valley:.1e}; the learning rate used is {used:.1e}, {compare}."]
+    fall = start - low
+    where_valley = ("where the loss has barely begun to fall" if fall > 0 and (start - at_valley) < 0.1 * fall
+                    else "on the falling part of the curve")
+    where_used = ("past the lowest point, where the finder's loss has turned up" if used > lr_low and at_used > low + 0.5 * fall
+                  else "on the falling part, before the lowest point" if used <= lr_low
+                  else "just past the lowest point")
+    parts.append(f"On this run's curve the loss starts at {start:.3f}, is {at_valley:.3f} at the valley ({where_valley}), "
+                 f"{at_used:.3f} at the rate used ({where_used}) and lowest, {low:.3f}, at {lr_low:.1e}.")
+    if where_valley.startswith("where the loss has barely"):
+        parts.append("fastai's valley is the point halfway along the longest stretch where the smoothed loss keeps "
+                     "falling, however slowly: a long, almost flat plateau counts, which puts it early here.")
+    if loss == "multinomial" and n_items:
+        parts.append(f"For the multinomial objective the loss of an untrained model is near ln({n_items:,}) = "
+                     f"{np.log(n_items):.2f}, the loss of a uniform guess over the catalogue; a rate at which it "
+                     "hardly moves in the finder's few batches is a safe rate, not a fast one.")
+    parts.append(f"The two numbers answer different questions: the valley is fastai's suggestion from {len(curve)} "
+                 "batches of an untrained copy while the rate grows every batch; the rate used is the model's default "
+                 "for this objective and the peak of the one-cycle schedule, which warms up from "
+                 f"{used / 25:.1e} over the first quarter of the scheduled epochs and then anneals towards zero.")
+    return " ".join(parts)
+
+
+def _epoch_ranges(epochs) -> str:
+    """'1-3, 7, 9-10' for a sorted list of epochs."""
+    epochs, out, i = list(epochs), [], 0
+    while i < len(epochs):
+        j = i
+        while j + 1 < len(epochs) and epochs[j + 1] == epochs[j] + 1:
+            j += 1
+        out.append(f"{epochs[i]}" if i == j else f"{epochs[i]}-{epochs[j]}")
+        i = j + 1
+    return ", ".join(out)
+
+
+def loss_curves_sentence(selection: dict, config: dict | None = None) -> str:
+    """Where the validation loss sits against the training loss, epoch by epoch, written from the selection
+    record (`model.metadata["selection"]`), with the chosen epoch; '' without both losses."""
+    losses = pd.DataFrame((selection or {}).get("losses") or {})
+    if not {"train_loss", "valid_loss"} <= set(losses.columns):
+        return ""
+    losses = losses.dropna(subset=["train_loss", "valid_loss"])
+    if losses.empty:
+        return ""
+    epochs = losses["epoch"].astype(int).to_numpy() if "epoch" in losses else np.arange(1, len(losses) + 1)
+    below = losses["valid_loss"].to_numpy() < losses["train_loss"].to_numpy()
+    last_t, last_v = float(losses["train_loss"].iloc[-1]), float(losses["valid_loss"].iloc[-1])
+    if below.all():
+        where = "The validation loss sits below the training loss in every epoch"
+    elif not below.any():
+        where = "The validation loss sits above the training loss in every epoch"
+    else:
+        where = (f"The validation loss sits below the training loss in epochs {_epoch_ranges(epochs[below])} and "
+                 f"above it in epochs {_epoch_ranges(epochs[~below])}")
+    side = "below" if last_v < last_t else "above"
+    parts = [f"{where}; at the last epoch run, {epochs[-1]}, it ends {side} it ({last_v:.3f} against {last_t:.3f})."]
+    best_v = int(epochs[int(losses["valid_loss"].to_numpy().argmin())])
+    if selection.get("best_epoch") is not None:
+        parts.append(f"The validation loss is lowest at epoch {best_v}; the epoch chosen by the validation "
+                     f"{selection['monitor'].replace('_at_', '@').upper()} is {selection['best_epoch']}.")
+    cfg = config or {}
+    if below.any() and cfg.get("loss") == "multinomial" and (cfg.get("history_dropout") or 0) > 0:
+        parts.append(f"The two losses are not measured alike: the training loss in training mode, with "
+                     f"{cfg['history_dropout']:.0%} of each user's history hidden, the validation loss with the whole "
+                     "history, so a validation loss below the training loss is no sign of a leak.")
     return " ".join(parts)

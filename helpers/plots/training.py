@@ -26,7 +26,7 @@ def plot_selection(selection: dict, loss: str | None = None, title: str = "") ->
     for column, style in (("train_loss", "o-"), ("valid_loss", "s-")):
         if column in losses and losses[column].notna().any():
             ax_loss.plot(epochs[:len(losses)], losses[column], style, ms=3, label=column.replace("_", " "))
-    ax_loss.axvline(best, color="grey", ls=":", lw=1)
+    ax_loss.axvline(best, color="grey", ls=":", lw=1, label=f"chosen epoch ({best})")
     ax_loss.set(xlabel="epoch", ylabel=LOSS_NAMES.get(loss, loss or "loss"), title="losses (fit part / validation part)")
     ax_loss.legend(frameon=False)
     name = "rmse" if selection["monitor"] == "rmse" else "ndcg"
@@ -64,5 +64,26 @@ def plot_trials(trials: pd.DataFrame, monitor: str = "ndcg_at_10", maximize: boo
     ax.set(xlabel="trial", ylabel=column.replace("_at_", "@").replace("_", " "),
            title=f"Optuna TPE search: {len(trials)} trials, {len(pruned)} pruned")
     ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def lr_find_figure(curve: pd.DataFrame, valley: float, used: float | None = None, title: str = "") -> plt.Figure:
+    """fastai's learning-rate finder curve (`curve`: columns lr, loss, as `helpers.notebooks.training.lr_find_curve`
+    reads it) on a log axis, with its valley suggestion and, when given, the learning rate training uses, each
+    marked and labelled with its value."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(curve["lr"], curve["loss"], color="tab:blue", lw=1.5, label="loss while the rate grows")
+    log_lr, loss = np.log(curve["lr"].to_numpy(dtype=float)), curve["loss"].to_numpy(dtype=float)
+    for lr, color, what, style in ((valley, "tab:orange", "valley", "o"), (used, "tab:red", "rate used", "D")):
+        if lr is None:
+            continue
+        y = float(np.interp(np.log(lr), log_lr, loss))
+        ax.axvline(lr, color=color, ls=":", lw=1)
+        ax.plot([lr], [y], style, color=color, ms=7, label=f"{what}: {lr:.1e}", zorder=3)
+    ax.set_xscale("log")
+    ax.set(xlabel="learning rate (log scale)", ylabel="training loss (smoothed)", title=title or "Learning-rate finder")
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -1,5 +1,6 @@
 """training.ipynb through papermill with 1 epoch on a small sample, into temporary folders; and its shape
 (thin, one tagged parameters cell, kernelspec)."""
+import ast
 import json
 
 import nbformat
@@ -22,9 +23,11 @@ def test_notebook_is_thin_with_one_parameters_cell():
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
     assert tagged == [2]  # markdown title, imports, parameters
-    lines = [ln for ln in nb.cells[2].source.splitlines() if ln.strip()]
-    assert [ln.split("=")[0].strip() for ln in lines] == PARAMETERS
-    assert all("#" in ln for ln in lines)  # every value commented with its options
+    lines = nb.cells[2].source.splitlines()
+    statements = ast.parse(nb.cells[2].source).body  # a long value or comment may wrap onto further lines
+    assert [st.targets[0].id for st in statements] == PARAMETERS
+    assert all("#" in lines[st.end_lineno - 1] for st in statements)  # every value commented with its options
+    assert max(map(len, lines)) <= 110  # no line overflows the code cell of the rendered HTML
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert "def " not in cell.source and "class " not in cell.source

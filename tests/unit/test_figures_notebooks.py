@@ -189,3 +189,73 @@ def test_eda_bars_sorted_with_separated_titles():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "2", "3", "4", "5"]
     plt.close(fig)
     assert eda_plots.figure_title("", "long tail") == "long tail"
+
+
+# ------------------------------------------------------------------ training.ipynb
+from helpers.notebooks import training as training_prose  # noqa: E402
+from helpers.plots.training import lr_find_figure  # noqa: E402
+
+COLLABNN = {"task": "implicit", "loss": "multinomial", "layers": [], "gmf_size": 128, "emb_size": 64, "history": True,
+            "history_dropout": 0.7, "bias": True, "features": False, "item_item": True, "item_item_max_items": 10_000,
+            "item_item_weight": 0.4, "item_item_lambda": None, "lr": 0.01, "wd": 0.1, "batch_size": 128,
+            "epochs": 50, "neg_ratio": 4}
+
+
+def test_model_description_is_written_from_the_configuration():
+    text = training_prose.model_description("collabnn", COLLABNN, 943, 1_650)
+    assert "multinomial likelihood" in text and "all 1,650 items" in text
+    assert "MLP" not in text and "binary cross-entropy" not in text and "negatives" not in text
+    assert "128 user and item factors" in text and "70%" in text and "0.4 times the factor branch" in text
+    assert "1.0e-02" in text and "batches of 128 users" in text and "at most 50 epochs" in text
+    mlp = {**COLLABNN, "loss": "bce", "layers": [64], "gmf_size": 64, "item_item": False, "batch_size": 4096}
+    text = training_prose.model_description("collabnn_mlp", mlp, 943, 20_000)
+    assert "concat-MLP branch" in text and "hidden layers of 64 units" in text
+    assert "binary cross-entropy" in text and "4 sampled negatives" in text and "4,096 interactions" in text
+    assert "item-item" not in text
+    big = training_prose.model_description("collabnn", COLLABNN, 1_000, 50_000)
+    assert "the 10,000 most popular of the 50,000 items" in big
+
+
+def _lr_curve():
+    lrs = np.logspace(-7, 0, 100)
+    loss = 7.39 - 0.23 * np.exp(-((np.log10(lrs) + 0.5) ** 2) / 0.5)  # flat, falls, lowest near 0.3, turns up
+    return pd.DataFrame({"lr": lrs, "loss": loss})
+
+
+def test_learning_rate_sentence_states_both_rates_and_where_they_sit():
+    curve = _lr_curve()
+    text = training_prose.learning_rate_sentence(4.8e-4, 1e-2, curve, loss="multinomial", n_items=1_650)
+    assert "valley is 4.8e-04" in text and "used is 1.0e-02, 21x the valley" in text
+    assert "barely begun to fall" in text and "before the lowest point" in text
+    assert "ln(1,650) = 7.41" in text and "warms up from 4.0e-04" in text
+    close = training_prose.learning_rate_sentence(1e-2, 1.2e-2, curve)
+    assert "close to the valley" in close and "ln(" not in close
+
+
+def test_lr_find_curve_and_figure_mark_both_rates():
+    curve = _lr_curve()
+    fig, ax = plt.subplots()
+    ax.plot(curve["lr"], curve["loss"])
+    ax.plot([4.8e-4], [7.39], "o")
+    read = training_prose.lr_find_curve(fig)
+    np.testing.assert_allclose(read["lr"], curve["lr"]) and np.testing.assert_allclose(read["loss"], curve["loss"])
+    plt.close(fig)
+    fig = lr_find_figure(curve, 4.8e-4, 1e-2, title="toy — lr_find")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "valley: 4.8e-04" in legend and "rate used: 1.0e-02" in legend
+    assert fig.axes[0].get_xscale() == "log"
+    plt.close(fig)
+
+
+def test_loss_curves_sentence_follows_the_curves():
+    sel = {"monitor": "ndcg_at_10", "best_epoch": 3,
+           "losses": {"epoch": [1, 2, 3, 4, 5], "train_loss": [7.4, 7.2, 6.6, 6.2, 6.0],
+                      "valid_loss": [7.3, 7.0, 6.5, 6.3, 6.2]}}
+    text = training_prose.loss_curves_sentence(sel, COLLABNN)
+    assert "below the training loss in epochs 1-3 and above it in epochs 4-5" in text
+    assert "ends above it (6.200 against 6.000)" in text and "epoch chosen by the validation NDCG@10 is 3" in text
+    assert "70% of each user's history hidden" in text  # why it can sit below, only where it does
+    above = {**sel, "losses": {**sel["losses"], "valid_loss": [7.5, 7.3, 6.7, 6.3, 6.1]}}
+    text = training_prose.loss_curves_sentence(above, COLLABNN)
+    assert "above the training loss in every epoch" in text and "hidden" not in text
+    assert training_prose.loss_curves_sentence({}, COLLABNN) == ""
