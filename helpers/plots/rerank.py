@@ -133,7 +133,8 @@ def accuracy_interval_figure(table: pd.DataFrame, measure: str = "ndcg", title: 
                 ax_d.scatter([value], [pos], color=c, facecolor=c if significant else "white", zorder=3, s=36)
                 text = f"{value:+.4f}" if abs(value) < 5e-4 else f"{value:+.3f}"  # never "-0.000"
                 ax_d.annotate(text + ("" if significant else " (within noise)"), (b, pos),
-                              xytext=(5, 0), textcoords="offset points", va="center", fontsize=8, color="#333333")
+                              xytext=(5, 0), textcoords="offset points", va="center", fontsize=8, color="#333333",
+                              bbox={"fc": "white", "ec": "none", "pad": 0.8, "alpha": 0.9}, zorder=4)
         ax_d.axvline(0, color="k", ls="--", lw=0.8)
         finite = np.r_[lo[np.isfinite(lo)], hi[np.isfinite(hi)], 0.0]
         width = finite.max() - finite.min() or 1e-3
