@@ -107,7 +107,7 @@ candidates.head()
 table, lists, per_user = experiments.run_variants(candidates, context, evaluation, variants, k=K, n_boot=N_BOOT,
                                                   seed=SEED, mmr_similarity=MMR_SIMILARITY, base_label=BASE_MODEL)
 figures = {}
-display(notebook.results_table(table))
+display(notebook.results_table(table, k=K))
 figures["rerank_ndcg_intervals"] = rerank_plots.accuracy_interval_figure(
     table, "ndcg", k=K, title=f"{DATASET} — NDCG@{K} per re-ranker, over {len(eval_users):,} evaluation users")
 
@@ -119,7 +119,7 @@ figures["rerank_ndcg_intervals"] = rerank_plots.accuracy_interval_figure(
 # %%
 two_stage, two_stage_lists = experiments.two_stage_comparison(retriever, model, eval_users, context, evaluation,
                                                               N_CANDIDATES, K, N_BOOT, SEED, names=(RETRIEVER, BASE_MODEL))
-notebook.results_table(two_stage)
+notebook.results_table(two_stage, k=K)
 
 # %% [markdown]
 # ## Trade-offs: sweeping each weight

@@ -56,8 +56,9 @@ def check_rerankers(variants, sweeps: dict) -> list[tuple[str, float]]:
     return out
 
 
-def results_table(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """The results as text cells 'mean [low, high]' (coverage, amplification and seconds: values)."""
+def results_table(table: pd.DataFrame, digits: int = 3, k: int | None = None) -> pd.DataFrame:
+    """The results as text cells 'mean [low, high]' (coverage, amplification and seconds: values); with `k`
+    the column names carry it (NDCG@10 rather than NDCG@K)."""
     out = pd.DataFrame({"variant": table["variant"]})
     for name in ["hr", "ndcg", "ild", "avg_popularity", "long_tail_share", "calibration_kl"]:
         if name in table:
@@ -70,6 +71,8 @@ def results_table(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     out["coverage"] = table["coverage"].map(lambda v: f"{v:.{digits}f}")
     out["amplification"] = table["amplification"].map(lambda v: f"{v:.{digits + 1}f}")
     out["seconds"] = table["seconds"].map(lambda v: f"{v:.2f}")
+    if k is not None:
+        out = out.rename(columns=lambda c: c.replace("@K", f"@{k}"))
     return out.set_index("variant")
 
 

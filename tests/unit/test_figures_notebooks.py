@@ -259,3 +259,10 @@ def test_loss_curves_sentence_follows_the_curves():
     text = training_prose.loss_curves_sentence(above, COLLABNN)
     assert "above the training loss in every epoch" in text and "hidden" not in text
     assert training_prose.loss_curves_sentence({}, COLLABNN) == ""
+
+
+def test_results_table_names_the_real_k():
+    table = _table()[["variant", "ndcg", "ndcg_low", "ndcg_high", "ndcg_diff", "ndcg_diff_low", "ndcg_diff_high",
+                      "coverage", "amplification", "seconds"]]
+    out = rerank_prose.results_table(table, k=10)
+    assert "NDCG@10" in out.columns and "NDCG@10 vs base" in out.columns and not any("@K" in c for c in out.columns)
