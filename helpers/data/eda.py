@@ -118,7 +118,7 @@ def gender_category_gaps(df: pd.DataFrame, n_categories: int = 10, confidence: f
     (`gap_low`, `gap_high`), largest gaps first."""
     means = gender_category_means(df, n_categories, confidence).set_index(["item_category", "gender"])
     pivot = means["mean_rating"].unstack("gender")
-    pivot.columns.name = "gender"
+    pivot.columns.name = None
     pivot["gap_female_minus_male"] = pivot.get("female", np.nan) - pivot.get("male", np.nan)
     if {"female", "male"} <= set(means.index.get_level_values("gender")):
         f, m = means.xs("female", level="gender"), means.xs("male", level="gender")
