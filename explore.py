@@ -49,7 +49,7 @@ EPOCHS = None  # epochs for a neural model trained here (missing from MODEL_DIR)
 SEED = 0  # seed of a split made here and of training here
 SAMPLE = 0  # interactions to keep when the split is made here; 0: all. Smoke tests: 3000
 DATA_DIR = "data"  # train.csv / evaluation.csv of the pipeline (a split is made here if absent)
-MODEL_DIR = "scratch/model"  # where training.ipynb saved the models; make run passes model
+MODEL_DIR = "model"  # where training.ipynb saved the models (only read here: this notebook writes no model)
 OUTPUT_DIR = "scratch"  # figures/ and metrics.json; make run passes reports
 
 # %% [markdown]
@@ -85,7 +85,7 @@ ex.side_by_side(tables, K)
 # %% [markdown]
 # ### Why each item is recommended
 #
-# For the first model: its top list with the three history items that add most to each score (`from_history` is their total over the whole history, `rest` the part that does not depend on it: biases and the user's own vector). The check below the table recomputes every list's score from its parts.
+# For the first model: its top list with the three history items that add most to each score (`from_history` is their total over the whole history, `rest` the part that does not depend on it: biases and the user's own vector). The check below the table recomputes every list's score from its parts. The implicit models take every rating as an interaction, whatever its stars, so an item the user rated low can still pull recommendations its way.
 
 # %%
 display(tables[base][ex.LIST_COLUMNS + ["from_history", "rest"]])

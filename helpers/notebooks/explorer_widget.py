@@ -16,7 +16,7 @@ from helpers.rerank import WEIGHT_RANGES
 
 STYLE = """<style>
 .explorer-table {border-collapse: collapse; font-size: 12px; margin: 2px 0 10px 0}
-.explorer-table th, .explorer-table td {padding: 2px 8px; text-align: left; border-bottom: 1px solid #ddd}
+.explorer-table th, .explorer-table td {padding: 2px 8px; text-align: left !important; border-bottom: 1px solid #ddd}
 .explorer-note {color: #555; font-size: 12px}
 </style>"""
 
@@ -62,11 +62,12 @@ class UserExplorer:
         filters = widgets.HBox([self.search, self.gender, self.activity])
         sliders = widgets.VBox([widgets.HTML("<b>Re-rankers</b> (0 = the model's order)"), self.base,
                                 *self.weights.values()])
+        # what changes with the controls first (lists, re-ranked lists), then what explains them (history, reasons)
         self.widget = widgets.VBox([widgets.HTML(STYLE), filters, widgets.HBox([self.user, self.shown]), self.header,
-                                    widgets.HTML("<b>History</b> (training interactions, newest first)"), self.history,
                                     widgets.HTML("<b>Top lists</b> (✓: held out for this user, a hit)"), self.lists,
-                                    self.why, sliders, self.reranked,
-                                    widgets.HTML("<b>Similar items</b>"), self.item, self.similar])
+                                    sliders, self.reranked,
+                                    widgets.HTML("<b>History</b> (training interactions, newest first)"), self.history,
+                                    self.why, widgets.HTML("<b>Similar items</b>"), self.item, self.similar])
         self._filter()
         self.refresh()
 
