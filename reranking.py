@@ -124,7 +124,7 @@ notebook.results_table(two_stage, k=K)
 # %% [markdown]
 # ## Trade-offs: sweeping each weight
 #
-# Each line starts at the base list (black star, weight 0) and follows one re-ranker as its weight grows; labels give the weight (a label that would cover another is left out). A re-ranker whose line never leaves the star says so in the legend. A line that moves right while staying level buys diversity (or long-tail exposure) for free; a steep drop is accuracy paid for it. Small weights often cost nothing, the last steps are expensive.
+# Each line starts at the base list (black star, weight 0) and follows one re-ranker as its weight grows; labels give the weight (a label that would cover another is left out). A re-ranker whose line never leaves the star says so in the legend, and where many points crowd the star a second panel zooms on them. A line that moves right while staying level buys diversity (or long-tail exposure) for free; a steep drop is accuracy paid for it. Small weights often cost nothing, the last steps are expensive.
 
 # %%
 sweeps = (experiments.sweep(candidates, context, evaluation, SWEEPS, K, MMR_SIMILARITY, lists=lists, per_user=per_user,

@@ -63,38 +63,81 @@ def _marker_box(ax, x, y, size_points: float):
     return Bbox([[cx - half, cy - half], [cx + half, cy + half]])
 
 
-def tradeoff_figure(sweeps: pd.DataFrame, x: str = "ild", y: str = "ndcg", title: str = "", k: int | None = None):
-    """One line per re-ranker through its sweep of weights (x: a list property, y: accuracy at k); the
-    base list (weight 0) is the black star every line starts from, drawn under the lines so a re-ranker that
-    never leaves it stays visible (its legend entry says so); each point is labelled with its weight where
-    the label does not collide with another label or the star (`place_labels`)."""
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+ZOOM_SHARE = 0.08  # points within this share of each axis' span from the base count as crowding it
+ZOOM_MIN_POINTS = 4  # this many crowded points open a zoomed panel around the base
+
+
+def _draw_sweeps(ax, sweeps: pd.DataFrame, x: str, y: str, span_x: float, span_y: float, legend: bool) -> list:
+    """The base star and one line per re-ranker on `ax`; returns [((x, y), weight label, colour)] of the
+    points other than the base."""
     base = sweeps[sweeps["weight"] == 0]
-    span_x = float(np.ptp(sweeps[x].to_numpy(dtype=float))) or 1.0
-    span_y = float(np.ptp(sweeps[y].to_numpy(dtype=float))) or 1.0
     if len(base):
         ax.plot(base[x].iloc[0], base[y].iloc[0], "*", color="#222222", markersize=16, label="base (weight 0)",
                 zorder=2)
-    labelled = []
+    points = []
     for method, g in sweeps.groupby("method", sort=False):
         g = g.sort_values("weight")
         color = COLORS.get(method, "#666666")
         still = (np.ptp(g[x].to_numpy(dtype=float)) < 0.01 * span_x and np.ptp(g[y].to_numpy(dtype=float)) < 0.01 * span_y)
         label = f"{method} (stays at the base at every weight)" if still else method
-        ax.plot(g[x], g[y], "-", marker=MARKERS.get(method, "o"), color=color, label=label, markersize=5,
-                mfc="white" if still else color, lw=1.6, zorder=3)
-        labelled += [((r[x], r[y]), f"{r['weight']:g}", color) for _, r in g.iterrows() if r["weight"] != 0]
+        ax.plot(g[x], g[y], "-", marker=MARKERS.get(method, "o"), color=color, label=label if legend else None,
+                markersize=5, mfc="white" if still else color, lw=1.6, zorder=3)
+        points += [((r[x], r[y]), f"{r['weight']:g}", color) for _, r in g.iterrows() if r["weight"] != 0]
+    ax.grid(alpha=0.3)
+    return points
+
+
+def _label_points(ax, points, star=None) -> None:
+    """Weight labels on `ax` for the points inside its limits, kept off the markers, the star and the legend."""
+    fig = ax.figure
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    inside = [p for p in points if x0 <= p[0][0] <= x1 and y0 <= p[0][1] <= y1]
+    avoid = [_marker_box(ax, *star, 16)] if star is not None else []
+    avoid += [_marker_box(ax, px, py, 5) for (px, py), _, _ in inside]
+    if ax.get_legend() is not None:
+        avoid.append(ax.get_legend().get_window_extent(fig.canvas.get_renderer()))
+    place_labels(ax, [p for p, _, _ in inside], [t for _, t, _ in inside], [c for _, _, c in inside], avoid)
+
+
+def tradeoff_figure(sweeps: pd.DataFrame, x: str = "ild", y: str = "ndcg", title: str = "", k: int | None = None):
+    """One line per re-ranker through its sweep of weights (x: a list property, y: accuracy at k); the
+    base list (weight 0) is the black star every line starts from, drawn under the lines so a re-ranker that
+    never leaves it stays visible (its legend entry says so); each point is labelled with its weight where
+    the label does not collide with another label, a marker or the star (`place_labels`). When
+    ZOOM_MIN_POINTS or more points crowd the star, a second panel zooms on them (their labels go there)."""
+    span_x = float(np.ptp(sweeps[x].to_numpy(dtype=float))) or 1.0
+    span_y = float(np.ptp(sweeps[y].to_numpy(dtype=float))) or 1.0
+    base = sweeps[sweeps["weight"] == 0]
+    star = (float(base[x].iloc[0]), float(base[y].iloc[0])) if len(base) else None
+    near = sweeps[(sweeps["weight"] != 0)]
+    if star is not None:
+        near = near[((near[x] - star[0]).abs() <= ZOOM_SHARE * span_x) & ((near[y] - star[1]).abs() <= ZOOM_SHARE * span_y)]
+    zoom = star is not None and len(near) >= ZOOM_MIN_POINTS
+    if zoom:
+        fig, (ax, ax_z) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [3, 2]})
+    else:
+        fig, ax = plt.subplots(figsize=(8, 5.5))
+    points = _draw_sweeps(ax, sweeps, x, y, span_x, span_y, legend=True)
     ax.set_xlabel(measure_label(x, k))
     ax.set_ylabel(measure_label(y, k))
-    ax.set_title(title or f"{measure_label(y, k)} against {measure_label(x, k)}, sweeping each weight")
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.margins(0.06)
+    if zoom:
+        _draw_sweeps(ax_z, sweeps, x, y, span_x, span_y, legend=False)
+        xs = np.r_[near[x].to_numpy(dtype=float), star[0]]
+        ys = np.r_[near[y].to_numpy(dtype=float), star[1]]
+        pad_x, pad_y = 0.15 * (np.ptp(xs) or 0.01 * span_x), 0.15 * (np.ptp(ys) or 0.01 * span_y)
+        ax_z.set_xlim(xs.min() - pad_x, xs.max() + pad_x)
+        ax_z.set_ylim(ys.min() - pad_y, ys.max() + pad_y)
+        ax_z.set_xlabel(measure_label(x, k))
+        ax_z.set_title("zoom on the base list", fontsize=10)
+        ax.indicate_inset_zoom(ax_z, edgecolor="#888888")
+    fig.suptitle(title or f"{measure_label(y, k)} against {measure_label(x, k)}, sweeping each weight")
     fig.tight_layout()
-    avoid = [_marker_box(ax, base[x].iloc[0], base[y].iloc[0], 16)] if len(base) else []
-    avoid += [_marker_box(ax, px, py, 5) for (px, py), _, _ in labelled]
-    avoid.append(ax.get_legend().get_window_extent(fig.canvas.get_renderer()))
-    place_labels(ax, [p for p, _, _ in labelled], [t for _, t, _ in labelled], [c for _, _, c in labelled], avoid)
+    near_keys = set(zip(near[x], near[y])) if zoom else set()
+    _label_points(ax, [p for p in points if p[0] not in near_keys], star)
+    if zoom:
+        _label_points(ax_z, points, star)
     return fig
 
 

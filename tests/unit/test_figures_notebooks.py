@@ -71,11 +71,15 @@ def test_tradeoff_labels_carry_k_and_never_collide():
     sweeps = pd.DataFrame(rows)
     fig = rerank_plots.tradeoff_figure(sweeps, x="ild", y="ndcg", k=10)
     ax = fig.axes[0]
-    assert ax.get_ylabel() == "NDCG@10" and "NDCG@K" not in ax.get_title()
+    assert ax.get_ylabel() == "NDCG@10" and fig._suptitle.get_text().startswith("NDCG@10 against")
+    assert len(fig.axes) == 2 and fig.axes[1].get_title() == "zoom on the base list"  # 4 points crowd the star
     renderer = fig.canvas.get_renderer()
-    boxes = [t.get_window_extent(renderer) for t in ax.texts]
-    assert boxes, "no weight label placed"
-    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    for panel in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in panel.texts]
+        assert boxes, "no weight label placed"
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    spread = sweeps.assign(ild=sweeps["ild"] * 3, ndcg=sweeps["ndcg"] - 0.5 * sweeps["weight"])
+    assert len(rerank_plots.tradeoff_figure(spread, k=10).axes) == 1  # nothing crowds the star: one panel
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "fairness (stays at the base at every weight)" in legend  # the line hidden under the star says so
     star = [line for line in ax.lines if line.get_marker() == "*"][0]
