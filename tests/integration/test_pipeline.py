@@ -24,6 +24,11 @@ def test_pipeline_runs_eda_writes_split_html_and_metrics(tmp_path):
     assert "eda" in metrics and metrics["pipeline"]["notebooks"][0]["notebook"] == "EDA.ipynb"
     html = (out / "EDA.html").read_text()
     assert "<html" in html and "data:image/png;base64" in html
+    # the landing pages link the notebook that ran and its figures; the repository's README is not touched
+    landing = (out / "index.html").read_text()
+    assert 'href="EDA.html"' in landing and "figures/long_tail.png" in landing
+    assert "(EDA.ipynb)" in (out / "README.md").read_text()
+    assert metrics["pipeline"]["run"]["commit"] and "load_average" in metrics["pipeline"]["run"]
     # what EDA.ipynb itself records (the pipeline's run is the tests' one run of it)
     eda = metrics["eda"]
     p = eda["profile"]
