@@ -1,4 +1,5 @@
-"""CollabNN, the project's neural model ("collabnn", and "collabnn_mlp" with the seeds' concat-MLP branch).
+"""CollabNN, the project's neural model ("collabnn", and "collabnn_mlp" with the original notebook's concat-MLP
+branch).
 
 The four neural `Recommender`s (this module, `helpers.models.mf`, `helpers.models.neumf`) share one
 training path, `helpers.training.fit` (fastai's Learner):
@@ -11,7 +12,7 @@ training path, `helpers.training.fit` (fastai's Learner):
   the MLP[64] branch with GMF and biases. `gmf_size=0, bias=False, history=False, layers=[...]` is the
   plain concat-MLP of the original notebooks.
 - "collabnn_mlp" (`CollabNNMLP`): CollabNN with the concat-MLP[64] branch, trained with BCE (the
-  first version's implicit default).
+  repository's earlier implicit default).
 - "mf" (`DotProductBias`): matrix factorisation with user and item biases (fastai's DotProductBias).
 - "neumf" (`NeuMF`): GMF + MLP as in the NCF paper (He et al. 2017), optionally initialised from a
   GMF and an MLP trained first (`pretrain=True`).
@@ -248,9 +249,9 @@ class CollabNNFactor(CollabNN):
 
 @register
 class CollabNNMLP(CollabNN):
-    """CollabNN with the seeds' concat-MLP branch (widths [64]) fused with the GMF branch, the history term and
+    """CollabNN with the original notebook's concat-MLP branch (widths [64]) fused with the GMF branch, the history term and
     the biases, trained with binary cross-entropy against 4 sampled negatives: the implicit default of the
-    first version, kept by name so the structure the seeds describe is one word away and its cost shows
+    repository's first version, kept by name so the structure the original notebook describes is one word away and its cost shows
     beside the default in evaluation.ipynb (on the seed split: HR@10 0.871, NDCG@10 0.641, 31 s)."""
     name = "collabnn_mlp"
     defaults = {"implicit": {**CollabNN.defaults["implicit"], "layers": [64], "loss": "bce", "item_item": False},
