@@ -169,7 +169,7 @@ def _structure(name: str, cfg: dict) -> str:
         text += ("; the user vector adds the pooled embeddings of the user's training items"
                  + (f", {hidden:.0%} of them hidden in each training pass" if hidden and cfg.get("loss") == "multinomial"
                     else ""))
-    extras = [x for x, on in (("user and item biases", cfg.get("bias")),
+    extras = [x for x, on in (("user and item biases", cfg.get("bias") or name == "mf"),  # mf: DotProductBias
                               ("side features (user and item attributes) as embeddings of their own",
                                cfg.get("features"))) if on]
     return text + ("; plus " + " and ".join(extras) if extras else "")

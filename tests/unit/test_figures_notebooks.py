@@ -270,3 +270,9 @@ def test_results_table_names_the_real_k():
                       "coverage", "amplification", "seconds"]]
     out = rerank_prose.results_table(table, k=10)
     assert "NDCG@10" in out.columns and "NDCG@10 vs base" in out.columns and not any("@K" in c for c in out.columns)
+
+
+def test_model_description_of_mf_names_its_biases():
+    cfg = {"task": "rating", "emb_size": 50, "lr": 5e-3, "wd": 0.1, "batch_size": 1024, "epochs": 12}
+    text = training_prose.model_description("mf", cfg, 10, 20)
+    assert "50-dimensional" in text and "user and item biases" in text and "mean squared error" in text
