@@ -183,8 +183,10 @@ def readme_with_results(readme: str, metrics: dict, record: dict, link: str = "r
         return readme
     ranking, _ = headline_tables(metrics)
     split = metrics.get("split", {})
+    seconds = sum(n.get("seconds", 0) for n in metrics.get("pipeline", {}).get("notebooks", []))
+    took = f", the notebooks {seconds / 60:.1f} min on {record['machine']}" if seconds else ""
     block = (f"{RESULTS_START}\n{split.get('dataset', '?')}, {split.get('split', '?')} split (seed {split.get('seed', '?')}), "
-             f"commit `{record['commit']}`, {record['date']}; 95% bootstrap intervals; sampled and full ranking are "
+             f"commit `{record['commit']}`, {record['date']}{took}; 95% bootstrap intervals; sampled and full ranking are "
              f"not comparable with each other. All tables, notebooks and figures: [{link}]({link}).\n\n"
              f"{_markdown_table(ranking)}\n{RESULTS_END}")
     head, rest = readme.split(RESULTS_START, 1)
