@@ -127,10 +127,15 @@ def selection_sentence(model, held_out: dict) -> str:
         whole = (f"; the whole model, with its item-item branch: {sel['model_value']:.4f}"
                  if m.get("item_item") and "model_value" in sel else "")
         parts.append(f"Early stopping ran {sel['epochs_run']} epochs on {sel['fit_rows']:,} fit rows and chose epoch "
-                     f"{sel['best_epoch']} (validation {sel['monitor']} {sel['best_value']:.4f} on "
+                     f"{sel['best_epoch']} (validation {sel['monitor'].replace('_at_', '@').upper()} {sel['best_value']:.4f} on "
                      f"{sel['validation_rows']:,} rows carved by the {sel['rule']} rule{whole}).")
-    parts.append(f"The saved {model.name} trained {m['epochs']} epochs on all {m['train_rows']:,} training rows in "
-                 f"{m['train_seconds']:.1f} s ({m['seconds_per_epoch']} s per epoch) on {m['device']}.")
+    if sel and m.get("refit_seconds") is not None and sel.get("selection_seconds") is not None:
+        parts.append(f"The saved {model.name} then trained {m['epochs']} epochs on all {m['train_rows']:,} training rows "
+                     f"in {m['refit_seconds']:.1f} s ({m['seconds_per_epoch']} s per epoch) on {m['device']}, after "
+                     f"{sel['selection_seconds']:.1f} s choosing the epoch ({m['train_seconds']:.1f} s in all).")
+    else:
+        parts.append(f"The saved {model.name} trained {m['epochs']} epochs on all {m['train_rows']:,} training rows in "
+                     f"{m['train_seconds']:.1f} s ({m['seconds_per_epoch']} s per epoch) on {m['device']}.")
     if model.task == "rating":
         parts.append(f"On the evaluation part it has RMSE {held_out['rmse']:.4f} ({held_out['evaluation_rows']:,} rows).")
     elif held_out.get("hr@10") is not None:

@@ -276,3 +276,16 @@ def test_model_description_of_mf_names_its_biases():
     cfg = {"task": "rating", "emb_size": 50, "lr": 5e-3, "wd": 0.1, "batch_size": 1024, "epochs": 12}
     text = training_prose.model_description("mf", cfg, 10, 20)
     assert "50-dimensional" in text and "user and item biases" in text and "mean squared error" in text
+
+
+def test_selection_sentence_separates_the_refit_time_from_choosing_the_epoch():
+    from types import SimpleNamespace
+
+    sel = {"epochs_run": 28, "fit_rows": 63_964, "best_epoch": 23, "monitor": "ndcg_at_10", "best_value": 0.2584,
+           "validation_rows": 16_013, "rule": "random", "selection_seconds": 42.97}
+    model = SimpleNamespace(name="collabnn", task="implicit", metadata={
+        "selection": sel, "epochs": 23, "train_rows": 79_977, "train_seconds": 45.31, "refit_seconds": 2.34,
+        "seconds_per_epoch": 0.102, "device": "cpu"})
+    text = training_prose.selection_sentence(model, {"hr@10": 0.76, "ndcg@10": 0.51, "n_negatives": 99})
+    assert "validation NDCG@10 0.2584" in text
+    assert "in 2.3 s (0.102 s per epoch) on cpu, after 43.0 s choosing the epoch (45.3 s in all)" in text
