@@ -33,7 +33,7 @@ from helpers.plots.interpretation import embedding_map_figure
 # %% tags=["parameters"]
 DATASET = "ml-100k"  # ml-100k (offline default) | electronics | csv:PATH; used when DATA_DIR has no split
 SPLIT = "auto"  # auto | random | global | leave_one_out | temporal; used only when DATA_DIR has no train.csv
-MODELS = ["collabnn", "ease", "itemknn", "mf", "collabnn_mlp", "popular"]  # registered names, shown side by side
+EXPLORE_MODELS = ["collabnn", "ease", "itemknn", "mf", "collabnn_mlp", "popular"]  # registered names, shown side by side
 # (loaded from MODEL_DIR/<name>_implicit.pth, else trained here); the first is the one the re-rankers re-order
 USER = "auto"  # auto (a typical user: median history among users with held-out items) | a user id
 K = 10  # length of each list
@@ -61,8 +61,8 @@ OUTPUT_DIR = "scratch"  # figures/ and metrics.json; make run passes reports
 train, evaluation, source = notebook_split(DATA_DIR, DATASET, SPLIT, SEED, SAMPLE)
 items, users = side_tables(DATASET, train, evaluation)
 data = ex.explorer_data(train, evaluation, items, users)
-models, sources = load_or_train(MODELS, train, evaluation, MODEL_DIR, seed=SEED, epochs=EPOCHS, log=None)
-base = MODELS[0]
+models, sources = load_or_train(EXPLORE_MODELS, train, evaluation, MODEL_DIR, seed=SEED, epochs=EPOCHS, log=None)
+base = EXPLORE_MODELS[0]
 context = rerank.build_context(train, items=items, users=users, embeddings=item_embeddings(models[base]))
 user = ex.default_user(data) if USER == "auto" else str(USER)
 print(f"split: {source}; {len(data.users):,} users, {len(data.items):,} items")
@@ -75,7 +75,7 @@ display(sources[["model", "source", "seconds"]])
 
 # %%
 history = ex.user_history(data, user)
-tables = {name: ex.recommendation_table(models[name], data, user, K) for name in MODELS}
+tables = {name: ex.recommendation_table(models[name], data, user, K) for name in EXPLORE_MODELS}
 display(Markdown(ex.view_summary(data, user, tables, K)))
 display(history.head(15))
 
@@ -89,7 +89,7 @@ ex.side_by_side(tables, K)
 
 # %%
 display(tables[base][ex.LIST_COLUMNS + ["from_history", "rest"]])
-errors = {name: ex.decomposition_error(models[name], user, tables[name]["item_id"]) for name in MODELS}
+errors = {name: ex.decomposition_error(models[name], user, tables[name]["item_id"]) for name in EXPLORE_MODELS}
 display(Markdown("Largest difference between the reasons' parts and the score: " + ", ".join(
     f"{name} {err:.1e}" for name, err in errors.items() if err is not None) + " (float32 rounding)."))
 
@@ -115,7 +115,7 @@ ex.hits(reranked).to_frame().T
 # %%
 top_item = tables[base]["item_id"].iloc[0]
 display(Markdown(f"Items most like **{data.title([top_item])[0]}**:"))
-similar = {name: ex.similar_items(models[name], data, top_item, K) for name in MODELS[:2]}
+similar = {name: ex.similar_items(models[name], data, top_item, K) for name in EXPLORE_MODELS[:2]}
 for name, table in similar.items():
     display(Markdown(f"{name} ({table.attrs['basis']})"), table)
 
@@ -135,7 +135,7 @@ if explorer is not None:
 # As in the fastai collab chapter. The **item bias** is how much an item is liked (rating models) or chosen (implicit models) beyond what the user and item vectors explain: the highest and lowest (items with at least `MIN_INTERACTIONS` training interactions). The **map** places the items by the first two principal components of the model's item embeddings, the most popular labelled. **Nearest items** are by cosine of the embeddings.
 
 # %%
-interpreted, _ = load_or_train(INTERPRET, train, evaluation, MODEL_DIR, seed=SEED, epochs=EPOCHS, log=None)
+interpreted, interpreted_sources = load_or_train(INTERPRET, train, evaluation, MODEL_DIR, seed=SEED, epochs=EPOCHS, log=None)
 popularity = train["item_id"].astype(str).value_counts()
 figures, extremes, notes = {}, {}, {}
 for name, model in interpreted.items():
@@ -168,7 +168,9 @@ for name, fig in figures.items():
 
 # %%
 record_metrics("explore", {
-    "user": user, "models": MODELS, "k": K,
+    "user": user, "models": EXPLORE_MODELS, "k": K,
+    "model_sources": dict(zip(sources["model"], sources["source"])) | dict(zip(interpreted_sources["model"],
+                                                                               interpreted_sources["source"])),
     "hits": {name: int(v) for name, v in ex.hits(tables).items()},
     "reasons": {name: table.attrs["reason"] for name, table in tables.items()},
     "decomposition_error": {name: err for name, err in errors.items() if err is not None},

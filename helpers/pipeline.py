@@ -1,4 +1,5 @@
-"""The whole job: split the data, then run EDA -> training -> evaluation -> reranking with papermill.
+"""The whole job: split the data, then run EDA -> training -> evaluation -> reranking -> explore with papermill,
+then write the landing page (OUTPUT_DIR/index.html, README.md).
 
     python -m helpers.pipeline --dataset ml-100k        # what `make run` does
 
@@ -34,6 +35,7 @@ NOTEBOOKS = ["EDA.ipynb", "training.ipynb", "evaluation.ipynb", "reranking.ipynb
 # bias baseline, the default and its side-feature variant, which scores cold users from their gender and items
 # from category, brand and product-image segment; the other neural models cost minutes each there and can be
 # asked for by name),
+# the explorer's lists and interpretation from those saved models (nothing trained there),
 # 3 epochs at most for the neural default (its validation NDCG@10 at 3 and 6 epochs on the 0.2-scale stand-in:
 # 0.1425 and 0.1444, for half the time; benchmarks/logs/electronics_scale.md), and three weights per re-ranker in
 # the trade-off sweeps (five for popularity, both directions) instead of five to seven: each point re-ranks the
@@ -42,6 +44,8 @@ ELECTRONICS_PARAMETERS = {
     "OTHER_MODELS": ["popular", "popular_segment", "itemknn", "ease", "bias", "collabnn_features"],
     "MODELS": ["popular", "popular_segment", "itemknn", "ease", "collabnn", "collabnn_features"],
     "PROTOCOLS": ["sampled", "full"],
+    "EXPLORE_MODELS": ["collabnn", "collabnn_features", "ease", "popular_segment"],
+    "INTERPRET": ["collabnn", "collabnn_features", "bias"],
     "EPOCHS": 3,
     "SWEEPS": {"affinity": [0, 0.5, 1], "popularity": [-1, -0.5, 0, 0.5, 1], "mmr": [0, 0.5, 1],
                "calibration": [0, 0.5, 1], "fairness": [0, 0.5, 1]},

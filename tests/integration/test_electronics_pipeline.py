@@ -18,8 +18,14 @@ def test_pipeline_on_the_electronics_format(tmp_path):
               "TOP_CATEGORIES": 5}
     results = run_pipeline(f"electronics:{raw}", output_dir=out, data_dir=data, model_dir=models,
                            parameters=params, log=lambda *a: None)
-    assert [r["status"] for r in results] == ["ok"] * 4
+    assert [r["status"] for r in results] == ["ok"] * 5
     metrics = json.loads((out / "metrics.json").read_text())
+    # the explorer shows the saved models (none trained there) with their reasons
+    explore = metrics["explore"]
+    assert explore["models"] == dataset_parameters("electronics")["EXPLORE_MODELS"]
+    assert explore["reasons"]["collabnn"] == "exact" and explore["reasons"]["ease"] == "exact"
+    assert max(explore["decomposition_error"].values()) < 1e-3
+    assert all(s.startswith("loaded") for s in explore["model_sources"].values()), explore["model_sources"]
     split = metrics["split"]
     assert split["split"] == "global" and split["evaluation_share"] == pytest.approx(0.2, abs=0.001)
     assert split["evaluation_users_cold"] > 0.5 * split["evaluation_users"]

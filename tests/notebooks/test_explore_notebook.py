@@ -17,7 +17,7 @@ def smoke(tmp_path_factory):
     pm.execute_notebook(str(ROOT / "explore.ipynb"), str(tmp / "explore.ipynb"), cwd=str(ROOT), progress_bar=False,
                         kernel_name="python3",
                         parameters={"DATASET": "ml-100k", "SAMPLE": 3000, "SEED": 0, "EPOCHS": 1,
-                                    "MODELS": ["collabnn", "ease", "mf", "popular"],
+                                    "EXPLORE_MODELS": ["collabnn", "ease", "mf", "popular"],
                                     "INTERPRET": ["mf", "mf_rating", "bias"],
                                     "DATA_DIR": str(tmp / "data"), "MODEL_DIR": str(tmp / "model"),
                                     "OUTPUT_DIR": str(tmp / "out")})
