@@ -187,8 +187,13 @@ def run_pipeline(dataset: str = "ml-100k", split: str = "auto", seed: int = 0, s
         log(f"done {path.name} in {seconds}s -> {out.name}, {html.name}")
         results.append({"notebook": path.name, "status": "ok", "seconds": seconds, "output": str(out),
                         "html": str(html)})
+    earlier = read_metrics(output_dir / "metrics.json").get("pipeline", {})
+    same_run = all(earlier.get(k) == v for k, v in (("dataset", dataset), ("seed", seed), ("sample", sample)))
+    ran = {r["notebook"] for r in results}
+    kept = [r for r in earlier.get("notebooks", []) if same_run and r["notebook"] not in ran]  # an --only run keeps
+    listed = sorted(kept + results, key=lambda r: NOTEBOOKS.index(r["notebook"]) if r["notebook"] in NOTEBOOKS else 99)
     record_metrics("pipeline", {"dataset": dataset, "split": common["SPLIT"], "seed": seed, "sample": sample,
-                                "notebooks": results, "run": record}, path=output_dir / "metrics.json")
+                                "notebooks": listed, "run": record}, path=output_dir / "metrics.json")
     metrics = read_metrics(output_dir / "metrics.json")
     index, readme = write_landing_pages(output_dir, ROOT, metrics, record)
     log(f"landing page -> {index}, {readme}")

@@ -29,6 +29,7 @@ def test_pipeline_runs_eda_writes_split_html_and_metrics(tmp_path):
     assert 'href="EDA.html"' in landing and "figures/long_tail.png" in landing
     assert "(EDA.ipynb)" in (out / "README.md").read_text()
     assert metrics["pipeline"]["run"]["commit"] and "load_average" in metrics["pipeline"]["run"]
+
     # what EDA.ipynb itself records (the pipeline's run is the tests' one run of it)
     eda = metrics["eda"]
     p = eda["profile"]
@@ -97,3 +98,17 @@ def test_a_run_that_fails_before_any_output_leaves_no_folder(tmp_path):
         run_pipeline(f"csv:{tmp_path / 'missing.csv'}", output_dir=tmp_path / "r", data_dir=tmp_path / "d",
                      model_dir=tmp_path / "m", notebooks=["EDA.ipynb"], log=lambda *a: None)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_only_run_keeps_the_other_notebooks_on_the_landing_page(tmp_path):
+    out, data = tmp_path / "reports", tmp_path / "data"
+    out.mkdir()
+    earlier = [{"notebook": n, "status": "ok", "seconds": 1.0} for n in ("training.ipynb", "EDA.ipynb")]
+    (out / "metrics.json").write_text(json.dumps({"pipeline": {"dataset": "ml-100k", "seed": 2, "sample": 3000,
+                                                               "notebooks": earlier}}))
+    run_pipeline("ml-100k", sample=3000, seed=2, output_dir=out, data_dir=data, notebooks=["EDA.ipynb"],
+                 log=lambda *a: None)
+    listed = json.loads((out / "metrics.json").read_text())["pipeline"]["notebooks"]
+    assert [r["notebook"] for r in listed] == ["EDA.ipynb", "training.ipynb"]  # pipeline order, EDA's entry new
+    assert listed[0]["seconds"] != 1.0
+    assert 'href="training.html"' in (out / "index.html").read_text()
