@@ -40,7 +40,8 @@ K = 10  # length of each list
 N_CANDIDATES = 100  # candidates the re-rankers may re-order
 WEIGHTS = {"affinity": 0.0, "popularity": -0.5, "mmr": 0.5, "calibration": 0.0}  # re-ranker weights of the
 # static view (0 = off); popularity in [-1, 1] (negative: long tail), the others in [0, 1]
-INTERPRET = ["collabnn", "mf", "collabnn_mlp", "collabnn_rating", "mf_rating", "bias"]  # models whose item
+INTERPRET = ["collabnn", "collabnn_features", "collabnn_factor", "collabnn_mlp", "mf", "collabnn_rating", "mf_rating",
+             "bias"]  # models whose item
 # biases / embeddings are shown (neural ones optionally NAME_rating; "bias" is the bias baseline, in stars)
 N_LABELS = 40  # items labelled on each embedding map (the most popular)
 MIN_INTERACTIONS = 20  # item-bias extremes leave out items with fewer training interactions

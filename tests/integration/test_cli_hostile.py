@@ -2,8 +2,6 @@
 line on stderr with status 2 and writes nothing; ids are read the same way by `train` and `score`; a killed
 `score` / `recommend` leaves the earlier output whole. In-process (`helpers.cli.main`) where a traceback would
 show as an exception escaping the test, in a subprocess where the process itself is killed."""
-import contextlib
-import io
 import os
 import signal
 import stat
@@ -15,20 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cli_in_process import run
 
-from helpers import cli
 from helpers.files import ROOT, current_umask
-
-
-def run(*args):
-    """(status, stderr lines) of `python -m helpers ARGS` run in this process; argparse's exits included."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            status = cli.main([str(a) for a in args])
-        except SystemExit as exc:
-            status = exc.code
-    return status, err.getvalue().splitlines()
 
 
 def assert_one_line(status, lines, *expected):

@@ -2,31 +2,18 @@
 item_title column), `--titles ml-100k|electronics:PATH|TITLES.csv` names the source; the recommendations keep their
 rows and order and gain item_title (and item_category) columns, empty for an item the source lacks; a dataset
 without titles says so in one line; an unusable source is one line with status 2 and writes nothing."""
-import contextlib
-import io
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cli_in_process import run
 
-from helpers import cli
 from helpers.data import load
 from helpers.data.electronics_file import write_electronics_file
 from helpers.files import ROOT
 
 COMMITTED = ROOT / "model" / "collabnn_implicit.pth"  # ml-100k, random split, seed 0
-
-
-def run(*args):
-    """(status, stderr lines) of `python -m helpers ARGS` run in this process; argparse's exits included."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            status = cli.main([str(a) for a in args])
-        except SystemExit as exc:
-            status = exc.code
-    return status, err.getvalue().splitlines()
 
 
 def read(path) -> pd.DataFrame:
