@@ -44,6 +44,21 @@ lab: setup
 benchmark: setup
 	$(PY) benchmarks/accuracy.py --threads 2
 
+# The peer libraries (implicit, cornac, RecBole's training dependencies) for benchmarks/peers.py only; pinned in
+# benchmarks/requirements-peers.txt, installed with requirements.txt as constraints so no runtime pin moves.
+PEERS_STAMP := $(VENV)/.peers-installed
+.PHONY: setup-peers benchmark-peers
+setup-peers: $(PEERS_STAMP)
+$(PEERS_STAMP): $(STAMP) benchmarks/requirements-peers.txt
+	$(PY) -m pip install --quiet -c requirements.txt -r benchmarks/requirements-peers.txt
+	touch $(PEERS_STAMP)
+
+# The default against implicit, cornac and RecBole on the accuracy benchmark's protocols, in one run (about 45 min):
+# benchmarks/PEERS.md, reports/figures/peers_pareto.png, reports/benchmarks.json under "peers".
+PEERS_ARGS ?=
+benchmark-peers: setup-peers
+	$(PY) benchmarks/peers.py $(PEERS_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache
 
