@@ -240,7 +240,12 @@ class RecBoleModel(PeerRecommender):
             dataset = create_dataset(config)
             train_data, valid_data, _ = data_preparation(config, dataset)
             model = self.model_class(config, train_data.dataset).to("cpu")
-            trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+            here = os.getcwd()
+            os.chdir(folder)  # RecBole's Trainer writes a log_tensorboard/ folder into the working directory
+            try:
+                trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+            finally:
+                os.chdir(here)
             if self.validation is not None:
                 trainer.fit(train_data, valid_data, saved=True, show_progress=False)
                 state = torch.load(trainer.saved_model_file, weights_only=False)  # RecBole's own checkpoint
