@@ -25,10 +25,10 @@ run: setup
 
 # ruff (lint), then every test: unit, integration (CLI, DDP, pipeline) and the notebooks through papermill.
 # The import-linter layers contract runs as a test (tests/unit/test_layers.py).
-test: setup lint
+test: setup setup-peers lint
 	$(PY) -m pytest -q tests
 
-test-fast: setup lint
+test-fast: setup setup-peers lint
 	$(PY) -m pytest -q -m "not slow" tests
 
 lint: setup

@@ -41,6 +41,7 @@ for _alias, _value in NUMPY_ALIASES.items():
         setattr(np, _alias, _value)
 
 import cornac  # noqa: E402
+import recbole.trainer.trainer as recbole_trainer  # noqa: E402
 from cornac.data import Dataset as CornacDataset  # noqa: E402
 from implicit.cpu.als import AlternatingLeastSquares  # noqa: E402
 from implicit.cpu.bpr import BayesianPersonalizedRanking  # noqa: E402
@@ -49,6 +50,17 @@ from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.data.interaction import Interaction  # noqa: E402
 from recbole.model.general_recommender import EASE, MultiVAE, NeuMF, RecVAE  # noqa: E402
 from recbole.utils import get_trainer, init_seed  # noqa: E402
+
+
+class NullWriter:
+    """Stands in for the tensorboard SummaryWriter RecBole's Trainer opens in ./log_tensorboard (a folder in
+    whatever the working directory is); the benchmark reads no tensorboard log."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+recbole_trainer.get_tensorboard = lambda logger: NullWriter()
 
 LIBRARY_VERSIONS = {"implicit": __import__("implicit").__version__, "cornac": cornac.__version__,
                     "recbole": __import__("recbole").__version__}
@@ -240,12 +252,7 @@ class RecBoleModel(PeerRecommender):
             dataset = create_dataset(config)
             train_data, valid_data, _ = data_preparation(config, dataset)
             model = self.model_class(config, train_data.dataset).to("cpu")
-            here = os.getcwd()
-            os.chdir(folder)  # RecBole's Trainer writes a log_tensorboard/ folder into the working directory
-            try:
-                trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-            finally:
-                os.chdir(here)
+            trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
             if self.validation is not None:
                 trainer.fit(train_data, valid_data, saved=True, show_progress=False)
                 state = torch.load(trainer.saved_model_file, weights_only=False)  # RecBole's own checkpoint
