@@ -50,6 +50,7 @@ from helpers.data import load, random_split, sampled_candidates, temporal_split,
 from helpers.evaluation import full_ranking, paired_comparison, sampled_ranking  # noqa: E402
 from helpers.files import write_text  # noqa: E402
 from helpers.models import DEFAULT_MODEL, MODEL_CLASSES, MODELS, make_model  # noqa: E402
+from helpers.notebooks.landing import run_record  # noqa: E402
 from helpers.training import fit  # noqa: E402
 from helpers.training.device import library_versions  # noqa: E402
 from helpers.training.tuning import tune  # noqa: E402
@@ -258,7 +259,7 @@ def main(argv=None) -> int:
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": args.device, "seeds": seeds,
                "machine": {"cpu_count": os.cpu_count(), "torch_threads": args.threads, "platform": platform.platform(),
                            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-               "versions": library_versions(), "protocols": {}}
+               "versions": library_versions(), "provenance": run_record(ROOT), "protocols": {}}
     for protocol in [q for q in args.protocols.split(",") if q]:
         print(f"{protocol}:", flush=True)
         models = RATING_MODELS if protocol == "ml100k_rating" else names

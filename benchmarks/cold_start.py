@@ -35,6 +35,7 @@ from helpers.data import cold_start_split, load, make_split  # noqa: E402
 from helpers.data.electronics_file import write_electronics_file  # noqa: E402
 from helpers.evaluation import cold_start_table, evaluate_models  # noqa: E402
 from helpers.files import write_text  # noqa: E402
+from helpers.notebooks.landing import run_record  # noqa: E402
 from helpers.models import MODEL_CLASSES, make_model  # noqa: E402
 from helpers.training import fit  # noqa: E402
 
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     results = {"commit": commit(), "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
-               "threads": args.threads, "datasets": {}}
+               "threads": args.threads, "provenance": run_record(ROOT), "datasets": {}}
     for dataset in args.datasets.split(","):
         results["datasets"][dataset] = run(dataset, args.scale, args.seed, args.epochs)
     data = json.loads(OUT.read_text()) if OUT.exists() else {}

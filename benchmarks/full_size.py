@@ -37,6 +37,7 @@ from scale import machine  # noqa: E402  (benchmarks/scale.py: one home for the 
 from helpers.data.datasets import ELECTRONICS_BLOB, standin_record  # noqa: E402
 from helpers.data.download import git_blob_sha1  # noqa: E402
 from helpers.files import write_text  # noqa: E402
+from helpers.notebooks.landing import run_record  # noqa: E402
 
 OUT = ROOT / "reports" / "benchmarks.json"
 LOG = ROOT / "benchmarks" / "logs" / "full_size.md"
@@ -137,7 +138,8 @@ def main(argv=None) -> int:
         # missing, or a stand-in without its record (load("electronics") reads only a recorded one): (re)written
         subprocess.run([sys.executable, "-m", "helpers.data.synthetic", "--out", str(STANDIN), "--scale", "1.0",
                         "--seed", str(args.seed)], cwd=ROOT, check=True)
-    result = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), **run(args.data, args.out_dir)}
+    result = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "provenance": run_record(ROOT),
+              **run(args.data, args.out_dir)}
     data = json.loads(OUT.read_text()) if OUT.exists() else {}
     data["full_size"] = result
     write_text(OUT, json.dumps(data, indent=2) + "\n")

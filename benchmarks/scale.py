@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from helpers.files import atomic_path, write_text  # noqa: E402  (the repository on the path first, for a run without `make setup`)
+from helpers.notebooks.landing import run_record  # noqa: E402
 
 # Defaults (typed, one place); every one is a command-line option of the same name.
 DEFAULTS = {
@@ -537,7 +538,7 @@ def main(argv=None) -> dict:
     sizes = [float(s) for s in opts["sizes"].split(",") if s.strip()]
     if not sizes or any(not 0 < s <= 10 for s in sizes):
         raise SystemExit(f"--sizes must be shares of Electronics in (0, 10], got {opts['sizes']!r}")
-    result = {"machine": machine(), "options": opts, "targets": TARGETS, "rows": [],
+    result = {"machine": machine(), "provenance": run_record(ROOT), "options": opts, "targets": TARGETS, "rows": [],
               "worker_env": {k: os.environ.get(k, v) for k, v in WORKER_ENV.items()},
               "command": " ".join([".venv/bin/python", "benchmarks/scale.py", *(argv if argv is not None else sys.argv[1:])])}
     for size in sizes:
