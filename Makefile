@@ -41,8 +41,12 @@ sync: setup
 lab: setup
 	$(VENV)/bin/jupyter lab
 
+# Every benchmark target regenerates the README's tables from reports/benchmarks.json afterwards.
+README_TABLES := $(PY) benchmarks/readme_tables.py
+
 benchmark: setup
 	$(PY) benchmarks/accuracy.py --threads 2
+	$(README_TABLES)
 
 # The peer libraries (implicit, cornac, RecBole's training dependencies) for benchmarks/peers.py only; pinned in
 # benchmarks/requirements-peers.txt, installed with requirements.txt as constraints so no runtime pin moves.
@@ -58,6 +62,7 @@ $(PEERS_STAMP): $(STAMP) benchmarks/requirements-peers.txt
 PEERS_ARGS ?=
 benchmark-peers: setup-peers
 	$(PY) benchmarks/peers.py $(PEERS_ARGS)
+	$(README_TABLES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
@@ -79,6 +84,7 @@ SIZES ?= 0.1,0.3,1.0
 .PHONY: benchmark-scale
 benchmark-scale: setup
 	$(PY) benchmarks/scale.py --sizes $(SIZES) $(SCALE_ARGS)
+	$(README_TABLES)
 
 # A synthetic stand-in for the marketing-bias data/raw/df_electronics.csv (offline; same columns, planted
 # gender x segment effects: helpers/data/synthetic.py). `make electronics-standin SCALE=1.0`; load("electronics")

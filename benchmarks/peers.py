@@ -57,6 +57,7 @@ import optuna  # noqa: E402
 import torch  # noqa: E402
 from accuracy import SEED_SPLIT, fit_selected, protocol_data, test_figures  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+from readme_tables import verdicts  # noqa: E402
 
 from helpers.data import sampled_candidates, validation_split  # noqa: E402
 from helpers.evaluation import bootstrap_ci, paired_comparison  # noqa: E402
@@ -313,23 +314,6 @@ def markdown(section: dict) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", *verdicts(part), ""]
     return "\n".join(lines) + "\n"
-
-
-def verdicts(part: dict) -> list[str]:
-    """Sentences generated from the paired intervals: where the default is ahead, tied or behind."""
-    default = part["default"]
-    out = []
-    for key in part["models"][default]["figures"]:
-        ahead, tied, behind = [], [], []
-        for name, row in part["models"].items():
-            paired = row["figures"][key].get("paired")
-            if paired is None:
-                continue
-            (ahead if paired["ci_low"] > 0 else behind if paired["ci_high"] < 0 else tied).append(
-                f"{name} ({paired['diff']:+.3f})")
-        out.append(f"- {FIGURE_LABELS[key]}: the default is ahead of {', '.join(ahead) or 'none'}; tied (interval "
-                   f"across zero) with {', '.join(tied) or 'none'}; behind {', '.join(behind) or 'none'}.")
-    return out
 
 
 def write_results(section: dict, path: Path = OUT) -> None:
