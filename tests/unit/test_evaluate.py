@@ -14,7 +14,7 @@ from helpers.evaluation.groups import metrics_by_group, user_activity_buckets
 from helpers.evaluation.protocols import full_ranking, sampled_ranking, unknown_evaluation_rows
 from helpers.evaluation.results import evaluate_models, metrics_over_k, paired_comparisons
 from helpers.evaluation.stats import bootstrap_ci, paired_comparison, sign_flip_p_value
-from helpers.models import EASE, BiasBaseline, ItemKNN, MostPopular, Recommender, model_class
+from helpers.models import EASE, BiasBaseline, ItemKNN, MostPopular, Recommender, item_item, model_class
 from helpers.models.item_item import history_row_sums
 from helpers.notebooks.evaluation import check_parameters, report_values
 from helpers.notebooks.inputs import user_genders
@@ -395,6 +395,19 @@ def test_history_row_sums_is_the_sparse_product():
     for x in (rows, binary):
         np.testing.assert_allclose(history_row_sums(x, weights).numpy(), x @ weights.numpy(), rtol=1e-5, atol=1e-6)
     assert history_row_sums(sp.csr_matrix((0, 12), dtype=np.float32), weights).shape == (0, 7)
+
+
+def test_history_row_sums_in_sub_blocks_gives_the_same_sums(monkeypatch):
+    """A gather budget below one user's history (sub-blocks of one user) and one of a few users: the same
+    values, bit for bit, as one gather of the whole block."""
+    rng = np.random.default_rng(4)
+    x = sp.random(40, 30, density=0.3, format="csr", random_state=5, dtype=np.float32)
+    x.data[:] = 1.0
+    weights = torch.from_numpy(rng.normal(size=(30, 11)).astype(np.float32))
+    whole = history_row_sums(x, weights)
+    for floats in (1, 11 * 20):
+        monkeypatch.setattr(item_item, "GATHER_FLOATS", floats)
+        assert torch.equal(history_row_sums(x, weights), whole), floats
 
 
 def test_load_or_train_refuses_a_file_of_the_other_task(tmp_path):
