@@ -57,7 +57,7 @@ import optuna  # noqa: E402
 import torch  # noqa: E402
 from accuracy import SEED_SPLIT, fit_selected, protocol_data, test_figures  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
-from readme_tables import verdicts  # noqa: E402
+from readme_tables import protocol_provenance, rows_in_order, verdicts  # noqa: E402
 
 from helpers.data import sampled_candidates, validation_split  # noqa: E402
 from helpers.evaluation import bootstrap_ci, paired_comparison  # noqa: E402
@@ -202,6 +202,7 @@ def run_protocol(protocol: str, names: list[str], args, folder: Path) -> dict | 
         print(f"SKIPPED {protocol}: {args.seed_split} is absent (it ships only with the project's shared folder)", flush=True)
         return None
     train, test, rule, protocols = data
+    provenance = run_record(ROOT)
     rows, users = {}, {}
     for name in names:
         rows[name], users[name] = run_child(protocol, name, args, folder)
@@ -212,7 +213,9 @@ def run_protocol(protocol: str, names: list[str], args, folder: Path) -> dict | 
     default = names[0]
     ordered = {default: rows[default], **{n: r for n, r in rows.items() if n != default}}
     return {"train_rows": int(len(train)), "test_rows": int(len(test)), "validation_rule": rule,
-            "test_protocols": protocols, "default": default, "models": summarise(ordered, users, default)}
+            "test_protocols": protocols, "default": default, "provenance": provenance,
+            "load_average_end": [round(x, 2) for x in os.getloadavg()], "command": args.command,
+            "models": summarise(ordered, users, default)}
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -290,17 +293,17 @@ def markdown(section: dict) -> str:
             lines += [f"## {TITLES[protocol]}", "", "Skipped: the data is absent on this machine.", ""]
             continue
         default = part["default"]
-        keys = list(part["models"][default]["figures"])
+        keys = sorted(part["models"][default]["figures"])
         lines += [f"## {TITLES[protocol]}", "",
                   f"{part['train_rows']:,} training rows (validation rule: {part['validation_rule']}), {part['test_rows']:,} "
-                  f"test rows; test: {', '.join(FIGURE_LABELS[k] for k in keys)}.", ""]
+                  f"test rows; test: {', '.join(FIGURE_LABELS[k] for k in keys)}. {protocol_provenance(part)}", ""]
         header = ["model", "library", "validation NDCG@10"]
         for key in keys:
             label = FIGURE_LABELS[key].split(" NDCG")[0]
             header += [f"test {label} NDCG@10 [95%]", "x default", f"default - model ({label})"]
         header += ["HR@10", "train s", "x default", "search s (trials)", "peak GB", "x default"]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for name, row in part["models"].items():
+        for name, row in rows_in_order(part, keys[0]):
             cells = [f"**{name}** (default)" if name == default else name, row["library"], f"{row['validation']:.4f}"]
             for key in keys:
                 entry = row["figures"][key]
@@ -338,6 +341,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--table", default=str(TABLE), help="the markdown table to regenerate")
     p.add_argument("--figure", default=str(FIGURE), help="the Pareto plot to write")
+    p.add_argument("--render", action="store_true",
+                   help="only regenerate the table and the plot from the results in --out (no run)")
     p.add_argument("--child", nargs=2, metavar=("PROTOCOL", "MODEL"), help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -353,8 +358,10 @@ def main(argv=None) -> int:
     protocols = [q for q in args.protocols.split(",") if q]
     if [q for q in protocols if q not in PROTOCOLS]:
         p.error(f"unknown protocols {[q for q in protocols if q not in PROTOCOLS]}; choose from {','.join(PROTOCOLS)}")
-    section = {"command": "benchmarks/peers.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "provenance": run_record(ROOT), "threads": args.threads, "trials": args.trials,
+    args.command = "benchmarks/peers.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.render:
+        return render(json.loads(Path(args.out).read_text())["peers"], args)
+    section = {"command": args.command, "provenance": run_record(ROOT), "threads": args.threads, "trials": args.trials,
                "search_seconds": args.search_seconds, "seed": args.seed, "versions": library_versions(),
                "peer_versions": LIBRARY_VERSIONS, "protocols": {}}
     with tempfile.TemporaryDirectory(prefix="peers_") as folder:
@@ -362,7 +369,25 @@ def main(argv=None) -> int:
             print(f"{protocol}:", flush=True)
             section["protocols"][protocol] = run_protocol(protocol, names, args, Path(folder))
     section["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    write_results(section, Path(args.out))
+    out = Path(args.out)
+    earlier = (json.loads(out.read_text()) if out.exists() else {}).get("peers", {}).get("protocols", {})
+    section["protocols"] = merged_protocols(earlier, section["protocols"])
+    write_results(section, out)
+    return render(section, args)
+
+
+def merged_protocols(earlier: dict, new: dict) -> dict:
+    """The protocols of this run, and those of an earlier run that this one did not repeat (each keeps its own
+    provenance), in `PROTOCOLS` order."""
+    kept = {k: v for k, v in earlier.items() if k in PROTOCOLS and k not in new and v}
+    if kept:
+        print(f"kept the earlier results of {', '.join(kept)} (their own commit and date are in each table)", flush=True)
+    both = {**kept, **new}
+    return {k: both[k] for k in PROTOCOLS if k in both}
+
+
+def render(section: dict, args) -> int:
+    """PEERS.md and the Pareto plot from a peers section."""
     if any(section["protocols"].values()):
         pareto_figure(section, Path(args.figure))
     text = markdown(section)

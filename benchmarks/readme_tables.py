@@ -96,13 +96,13 @@ def peers_block(section: dict) -> str:
             lines += [f"**{PROTOCOL_LABELS[protocol]}**: skipped, the data is absent on the machine that ran it.", ""]
             continue
         default = part["default"]
-        keys = list(part["models"][default]["figures"])
+        keys = sorted(part["models"][default]["figures"])
         head = ["model", *[f"{k.split()[0]} NDCG@10 [95%]" for k in keys], f"default - model ({keys[0].split()[0]})",
                 "train s", "x default", "peak GB"]
-        lines += [f"**{PROTOCOL_LABELS[protocol]}** ({part['train_rows']:,} training rows, {part['test_rows']:,} test rows)", "",
+        lines += [f"**{PROTOCOL_LABELS[protocol]}** ({part['train_rows']:,} training rows, {part['test_rows']:,} test rows). "
+                  + protocol_provenance(part), "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        order = sorted(part["models"].items(), key=lambda kv: -kv[1]["figures"][keys[0]]["value"])
-        for name, row in order:
+        for name, row in rows_in_order(part, keys[0]):
             cells = [f"**{name}** (default)" if name == default else f"{name} ({row['library']})"]
             cells += [f"{row['figures'][k]['value']:.3f} [{row['figures'][k]['ci_low']:.3f}, {row['figures'][k]['ci_high']:.3f}]"
                       for k in keys]
@@ -114,13 +114,32 @@ def peers_block(section: dict) -> str:
     return "\n".join(lines).rstrip()
 
 
+def protocol_provenance(part: dict) -> str:
+    """The run one protocol's table comes from (every model of the table is from that one run)."""
+    prov = part.get("provenance")
+    if not prov:
+        return ""
+    state = "clean tree" if prov["clean"] else "uncommitted changes"
+    return (f"All rows from one run: {prov['date']}, commit {prov['commit']} ({state}), "
+            f"load average {prov['load_average']} at its start, {part.get('load_average_end')} at its end.")
+
+
+def rows_in_order(part: dict, key: str) -> list[tuple[str, dict]]:
+    """A peers protocol's (model, row) pairs, the default first, then best first on `key` (whatever order the
+    JSON holds them in)."""
+    default = part["default"]
+    others = sorted((kv for kv in part["models"].items() if kv[0] != default),
+                    key=lambda kv: (-kv[1]["figures"][key]["value"], kv[0]))
+    return [(default, part["models"][default]), *others]
+
+
 def verdicts(part: dict) -> list[str]:
     """Sentences generated from the paired intervals of a peers protocol: where the default is ahead, tied, behind."""
     default = part["default"]
     out = []
-    for key in part["models"][default]["figures"]:
+    for key in sorted(part["models"][default]["figures"]):
         ahead, tied, behind = [], [], []
-        for name, row in part["models"].items():
+        for name, row in rows_in_order(part, key):
             paired = row["figures"][key].get("paired")
             if paired is None:
                 continue

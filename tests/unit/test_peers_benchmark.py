@@ -105,6 +105,14 @@ def test_search_starts_from_the_reference_and_refits_the_best_validation_trial()
     assert model.n_users == frame["user_id"].nunique()                 # refitted on all of train
 
 
+def test_a_run_of_some_protocols_keeps_the_others_earlier_results():
+    earlier = {"seed_split": {"provenance": {"commit": "old"}}, "ml100k_random": {"provenance": {"commit": "old"}},
+               "gone": {"x": 1}}
+    merged = peers.merged_protocols(earlier, {"ml100k_random": {"provenance": {"commit": "new"}}})
+    assert list(merged) == ["seed_split", "ml100k_random"]
+    assert merged["ml100k_random"]["provenance"]["commit"] == "new" and merged["seed_split"]["provenance"]["commit"] == "old"
+
+
 def test_pareto_front_keeps_points_nothing_beats_on_both_axes():
     points = [(1.0, 0.30), (2.0, 0.25), (3.0, 0.40), (0.5, 0.10), (5.0, 0.39), (3.0, 0.35)]
     assert peers.pareto_front(points) == [3, 0, 2]
@@ -159,6 +167,7 @@ def test_quick_run_writes_the_table_the_plot_and_provenance(tmp_path):
     section = data["peers"]
     assert {"commit", "clean", "date", "machine", "threads", "load_average"} <= set(section["provenance"])
     part = section["protocols"]["ml100k_temporal"]
+    assert part["provenance"]["commit"] and "load_average_end" in part     # each protocol's own run
     assert part["default"] == "ease" and set(part["models"]) == {"ease", "implicit_als", "recbole_ease"}
     ease, recbole = part["models"]["ease"], part["models"]["recbole_ease"]
     assert recbole["trials"] == 2 and recbole["tuning_log"][0]["reg_weight"] == 250.0
@@ -168,3 +177,8 @@ def test_quick_run_writes_the_table_the_plot_and_provenance(tmp_path):
     text = table.read_text()
     assert "| **ease** (default) | this repository |" in text and "recbole_ease | recbole |" in text
     assert figure.stat().st_size > 10_000
+    assert "All rows from one run:" in text
+    table.unlink()
+    again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peers.py"), "--render", "--out", str(out),
+                            "--table", str(table), "--figure", str(figure)], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and table.read_text() == text           # --render: the same table from the JSON
