@@ -196,6 +196,11 @@ class CornacBPR(CornacModel):
         return cornac.models.BPR(**self.config, seed=self.seed, verbose=False)
 
 
+# (user, item) pairs scored at once for a RecBole model that scores pairs only (NeuMF): its MLP's activations
+# follow this, as in RecBole's own evaluator, which scores a batch of users at a time.
+PAIRS_PER_CHUNK = 1 << 20
+
+
 class RecBoleModel(PeerRecommender):
     """A RecBole general recommender trained by RecBole's Trainer on atomic files written from the
     training part (tokens = this repository's indices). `epochs` is the most it trains; with a validation
@@ -276,8 +281,11 @@ class RecBoleModel(PeerRecommender):
             return scores[:, self._recbole_item].float()
         except NotImplementedError:  # NeuMF scores pairs only (RecBole's own evaluator then does the same)
             n = len(self._recbole_item)
-            pairs = Interaction({"user_id": ids.repeat_interleave(n), "item_id": self._recbole_item.repeat(len(ids))})
-            return self._model.predict(pairs).reshape(len(ids), n).float()
+            per_chunk = max(PAIRS_PER_CHUNK // n, 1)   # users per chunk: a whole block's pairs at once took 17 GB
+            parts = [self._model.predict(Interaction({"user_id": chunk.repeat_interleave(n),
+                                                      "item_id": self._recbole_item.repeat(len(chunk))})).reshape(len(chunk), n)
+                     for chunk in ids.split(per_chunk)]
+            return torch.cat(parts).float() if parts else torch.zeros((0, n))
 
 
 class RecBoleNeuMF(RecBoleModel):

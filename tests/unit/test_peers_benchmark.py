@@ -182,3 +182,13 @@ def test_quick_run_writes_the_table_the_plot_and_provenance(tmp_path):
     again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peers.py"), "--render", "--out", str(out),
                             "--table", str(table), "--figure", str(figure)], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and table.read_text() == text           # --render: the same table from the JSON
+
+
+def test_pair_scoring_peers_score_in_chunks_with_the_same_values(monkeypatch):
+    """RecBole's NeuMF scores (user, item) pairs only; scored a few users at a time, its rows are the same."""
+    frame = planted_blocks(n_users=20, n_items=16, per_user=4, seed=5)
+    model = peer_models.PEERS["recbole_neumf"](seed=0, threads=1, epochs=1).fit(frame)
+    users = np.arange(model.n_users)
+    whole = model.score_users(users)
+    monkeypatch.setattr(peer_models, "PAIRS_PER_CHUNK", 3 * model.n_items)   # 3 users per chunk
+    assert torch.allclose(model.score_users(users), whole, atol=1e-6) and whole.shape == (20, 16)
