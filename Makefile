@@ -57,7 +57,7 @@ $(PEERS_STAMP): $(STAMP) benchmarks/requirements-peers.txt
 	$(PY) -m pip install --quiet -c requirements.txt -r benchmarks/requirements-peers.txt
 	touch $(PEERS_STAMP)
 
-# The default against implicit, cornac and RecBole on the accuracy benchmark's protocols, in one run (about 45 min):
+# The default against implicit, cornac and RecBole on the accuracy benchmark's protocols, in one run (58 min on 2 cores):
 # benchmarks/PEERS.md, reports/figures/peers_pareto.png, reports/benchmarks.json under "peers".
 PEERS_ARGS ?=
 benchmark-peers: setup-peers

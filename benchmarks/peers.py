@@ -1,6 +1,6 @@
 """Peers benchmark: the default model against the libraries a user would pick instead, in one run.
 
-    make benchmark-peers                                   # every peer, every protocol; about 45 min on 2 cores
+    make benchmark-peers                                   # every peer, every protocol; 58 min on 2 cores (2026-12-02)
     .venv/bin/python benchmarks/peers.py --quick           # 2 trials / 20 s of search per peer, to check it runs
     .venv/bin/python benchmarks/peers.py --models collabnn,implicit_als --protocols ml100k_random
 
@@ -231,10 +231,14 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 def pareto_figure(section: dict, path: Path) -> Path:
     """One panel per (protocol, test figure): NDCG@10 with its 95% interval against train seconds (log)."""
-    panels = [(p, key) for p, part in section["protocols"].items() if part
-              for key in part["models"][part["default"]]["figures"]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
-    for ax, (protocol, key) in zip(axes[0], panels):
+    panels = [(p, key) for p in PROTOCOLS if section["protocols"].get(p)
+              for key in sorted(section["protocols"][p]["models"][section["protocols"][p]["default"]]["figures"])]
+    cols = min(len(panels), 2)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4.8 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (protocol, key) in zip(axes.flat, panels):
         part = section["protocols"][protocol]
         names = list(part["models"])
         xs = [part["models"][n]["train_seconds"] for n in names]
@@ -257,9 +261,11 @@ def pareto_figure(section: dict, path: Path) -> Path:
         ax.set_title(f"{TITLES[protocol].split(' (')[0]}\n{FIGURE_LABELS.get(key, key)}", fontsize=9)
         ax.legend(loc="lower right", fontsize=7)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Quality against training time, one run ({section['provenance']['date']}, commit "
-                 f"{section['provenance']['commit']}); red: this repository's default, blue: its EASE, grey: peers",
-                 fontsize=9)
+    runs = sorted({(part["provenance"]["date"], part["provenance"]["commit"]) for part in section["protocols"].values()
+                   if part and part.get("provenance")})
+    fig.suptitle("Quality against training time; each protocol's models from one run ("
+                 + "; ".join(f"{date}, commit {commit}" for date, commit in runs)
+                 + ")\nred: this repository's default, blue: its EASE, grey: peers; bars: 95% bootstrap intervals", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -288,7 +294,8 @@ def markdown(section: dict) -> str:
              "child process's peak resident memory (Python, torch and the library included). Paired: default minus model "
              "over the same users, 95% bootstrap interval; above zero means the default is ahead. Sampled (99 negatives) "
              "and full-ranking figures are not comparable with each other.", ""]
-    for protocol, part in section["protocols"].items():
+    for protocol in [p for p in PROTOCOLS if p in section["protocols"]]:
+        part = section["protocols"][protocol]
         if part is None:
             lines += [f"## {TITLES[protocol]}", "", "Skipped: the data is absent on this machine.", ""]
             continue

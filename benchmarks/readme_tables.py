@@ -86,12 +86,13 @@ def accuracy_block(section: dict) -> str:
 
 
 def peers_block(section: dict) -> str:
-    lines = [provenance_sentence(section) + f" Each peer: at most {section['trials']} Optuna trials and "
+    lines = [f"Each peer: at most {section['trials']} Optuna trials and "
              f"{section['search_seconds']:.0f} s of search on the validation part, first trial its reference configuration; "
              f"libraries {', '.join(f'{k} {v}' for k, v in section['peer_versions'].items())}. Every table and the "
              "search logs: [`benchmarks/PEERS.md`](benchmarks/PEERS.md); plot: "
              "[`reports/figures/peers_pareto.png`](reports/figures/peers_pareto.png).", ""]
-    for protocol, part in section["protocols"].items():
+    for protocol in [p for p in PROTOCOL_LABELS if p in section["protocols"]]:
+        part = section["protocols"][protocol]
         if not part:
             lines += [f"**{PROTOCOL_LABELS[protocol]}**: skipped, the data is absent on the machine that ran it.", ""]
             continue
