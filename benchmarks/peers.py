@@ -57,7 +57,7 @@ import optuna  # noqa: E402
 import torch  # noqa: E402
 from accuracy import SEED_SPLIT, fit_selected, protocol_data, test_figures  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
-from readme_tables import protocol_provenance, rows_in_order, verdicts  # noqa: E402
+from readme_tables import peer_library_versions, protocol_provenance, rows_in_order, verdicts  # noqa: E402
 
 from helpers.data import sampled_candidates, validation_split  # noqa: E402
 from helpers.evaluation import bootstrap_ci, paired_comparison  # noqa: E402
@@ -286,7 +286,7 @@ def markdown(section: dict) -> str:
              f"Command: `{section['command']}`. Run of {prov['date']} at commit {prov['commit']} "
              f"({'clean tree' if prov['clean'] else 'uncommitted changes'}), {prov['machine']}, {section['threads']} "
              f"thread(s), load average {prov['load_average']} at the start and {section['load_average_end']} at the end. "
-             f"Libraries: {', '.join(f'{k} {v}' for k, v in section['peer_versions'].items())}.", "",
+             f"Libraries: {peer_library_versions(section)}.", "",
              f"Selection on the validation part only: each peer's Optuna search had at most {section['trials']} trials and "
              f"{section['search_seconds']:.0f} s (its first trial its reference configuration); the default runs as it ships, "
              "with its own early stopping. Test figures are computed once, after. \"train s\" is the fit of the chosen "

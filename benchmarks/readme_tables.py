@@ -88,7 +88,7 @@ def accuracy_block(section: dict) -> str:
 def peers_block(section: dict) -> str:
     lines = [f"Each peer: at most {section['trials']} Optuna trials and "
              f"{section['search_seconds']:.0f} s of search on the validation part, first trial its reference configuration; "
-             f"libraries {', '.join(f'{k} {v}' for k, v in section['peer_versions'].items())}. Every table and the "
+             f"libraries {peer_library_versions(section)}. Every table and the "
              "search logs: [`benchmarks/PEERS.md`](benchmarks/PEERS.md); plot: "
              "[`reports/figures/peers_pareto.png`](reports/figures/peers_pareto.png).", ""]
     for protocol in [p for p in PROTOCOL_LABELS if p in section["protocols"]]:
@@ -115,13 +115,18 @@ def peers_block(section: dict) -> str:
     return "\n".join(lines).rstrip()
 
 
+def peer_library_versions(section: dict) -> str:
+    """The peer libraries and their versions, by name (the JSON written back sorts its keys; a fresh run does not)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(section["peer_versions"].items()))
+
+
 def protocol_provenance(part: dict) -> str:
     """The run one protocol's table comes from (every model of the table is from that one run)."""
     prov = part.get("provenance")
     if not prov:
         return ""
     state = "clean tree" if prov["clean"] else "uncommitted changes"
-    return (f"All rows from one run: {prov['date']}, commit {prov['commit']} ({state}), "
+    return (f"All rows from one run: {prov['date']}, commit `{prov['commit']}` ({state}), "
             f"load average {prov['load_average']} at its start, {part.get('load_average_end')} at its end.")
 
 
