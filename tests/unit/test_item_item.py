@@ -18,15 +18,37 @@ def random_seen(n_users=60, n_items=25, p=0.2, seed=0) -> sp.csr_matrix:
     return sp.csr_matrix((rng.random((n_users, n_items)) < p).astype(np.int8))
 
 
-def test_ease_weights_match_the_float64_solve():
-    seen = random_seen()
+def float64_ease(seen: sp.csr_matrix, lambda_: float) -> np.ndarray:
     x = seen.toarray().astype(np.float64)
-    p = np.linalg.inv(x.T @ x + 30.0 * np.eye(x.shape[1]))
+    p = np.linalg.inv(x.T @ x + lambda_ * np.eye(x.shape[1]))
     expected = -p / np.diag(p)[None, :]
     np.fill_diagonal(expected, 0.0)
-    np.testing.assert_allclose(ease_weights(seen, 30.0).numpy(), expected, atol=2e-6)
+    return expected
+
+
+@pytest.mark.parametrize("n_users, n_items", [(60, 25), (300, 40), (25, 60), (40, 300)])  # primal, primal, dual, dual
+@pytest.mark.parametrize("lambda_", [0.5, 30.0])
+def test_ease_weights_match_the_float64_solve_on_either_path(n_users, n_items, lambda_):
+    seen = random_seen(n_users, n_items)
+    weights = ease_weights(seen, lambda_)
+    assert weights.dtype == torch.float32 and weights.shape == (n_items, n_items)
+    np.testing.assert_allclose(weights.numpy(), float64_ease(seen, lambda_), atol=2e-6)
+
+
+def test_ease_weights_ignore_users_without_a_kept_item_and_columns_select_items():
+    seen = random_seen(25, 60)
+    padded = sp.vstack([seen, sp.csr_matrix((500, 60), dtype=np.int8)]).tocsr()  # 500 empty users: still the dual path
+    np.testing.assert_allclose(ease_weights(padded, 5.0).numpy(), float64_ease(seen, 5.0), atol=2e-6)
+    items = np.array([3, 7, 11, 40])
+    np.testing.assert_allclose(ease_weights(seen, 5.0, items).numpy(), float64_ease(seen[:, items], 5.0), atol=2e-6)
+
+
+def test_ease_weights_reject_a_lambda_that_is_not_positive_and_a_singular_matrix():
+    seen = random_seen()
     with pytest.raises(ValueError, match="lambda_ > 0"):
         ease_weights(seen, 0.0)
+    with pytest.raises(ValueError, match="use a larger lambda_"):
+        ease_weights(sp.hstack([seen, seen]).tocsr(), 1e-12)  # equal columns: X'X + 1e-12 I is singular in float32
 
 
 def test_default_lambda_scales_with_the_interactions_per_item():
