@@ -78,6 +78,13 @@ train-ddp: setup
 	OMP_WAIT_POLICY=PASSIVE MALLOC_ARENA_MAX=2 $(PY) -m torch.distributed.run --standalone --nproc_per_node $(NPROC) \
 		-m helpers.training.distributed --train $(TRAIN) --out $(DDP_OUT) $(DDP_ARGS)
 
+# Cost growth in the catalogue (benchmarks/budget.py): the default and EASE from 1,000 to 50,000 items at fixed
+# interactions; reports/benchmarks.json ("budget"), reports/figures/budget_growth.png. About 10 min on 2 cores.
+.PHONY: benchmark-budget
+benchmark-budget: setup
+	$(PY) benchmarks/budget.py $(BUDGET_ARGS)
+	$(README_TABLES)
+
 # Speed and memory at scale (benchmarks/scale.py): synthetic Electronics at SIZES shares; results to
 # reports/benchmarks.json ("scale"), reports/figures/scale_growth.png, reports/scale.md.
 SIZES ?= 0.1,0.3,1.0

@@ -143,7 +143,7 @@ def main(argv=None) -> int:
             row["ease"] = run_child("ease", n_items, args)
         else:
             row["ease_skipped"] = (f"not run: its dense {n_items:,} x {n_items:,} float32 weights alone are "
-                                   f"{n_items ** 2 * 4 / 1e9:.1f} GB")
+                                   f"{n_items ** 2 * 4 / 1e9:.3g} GB")
         print(json.dumps(row), flush=True)
         rows.append(row)
     section = {"command": "benchmarks/budget.py " + " ".join(argv if argv is not None else sys.argv[1:]),

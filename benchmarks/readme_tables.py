@@ -179,7 +179,43 @@ def scale_block(section: dict) -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"accuracy": accuracy_block, "peers": peers_block, "scale": scale_block}
+def budget_block(section: dict) -> str:
+    """The catalogue-growth table of benchmarks/budget.py, its targets and the growth ratios, from the JSON."""
+    prov = section["provenance"]
+    state = "clean tree" if prov["clean"] else "uncommitted changes"
+    lines = [f"`{section['command'].strip()}` at commit `{prov['commit']}` ({state}), {prov['date']}, {prov['machine']}, "
+             f"{section['threads']} torch threads, load average {prov['load_average']} at the start and "
+             f"{section['load_average_end']} at the end. Synthetic data of the Electronics shape, "
+             f"{section['ratings']:,} interactions from {section['users']:,} users at every catalogue size; each fit in a "
+             "process of its own (peak: its whole resident memory, interpreter and data included).", "",
+             f"| items | {section['model']} loss | whole fit | one epoch | epochs (chosen / run) | item-item solves "
+             "| peak memory | EASE fit | EASE peak memory |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in section["rows"]:
+        d, e = row["default"], row.get("ease")
+        ease = (f"{e['fit_seconds']:.1f} s | {e['peak_gb']:.2f} GB" if e else f"{row['ease_skipped']} | ")
+        lines.append(f"| {row['items']:,} | {d['loss']} | {d['fit_seconds']:.1f} s | {d['seconds_per_epoch']:.2f} s | "
+                     f"{d['epochs_chosen']} / {d['epochs_run']} | {d['item_item_seconds']:.1f} s | {d['peak_gb']:.2f} GB | {ease} |")
+    targets = section["targets"]
+    at = next((r for r in section["rows"] if r["items"] == targets["items"]), None)
+    if at is not None:
+        default_s, ease_s = at["default"]["fit_seconds"], (at.get("ease") or {}).get("fit_seconds")
+        lines += ["", f"Targets at {targets['items']:,} items: the default trains in {default_s:.1f} s (target "
+                  f"{targets['default_fit_seconds']} s: {'met' if default_s < targets['default_fit_seconds'] else 'missed'})"
+                  + (f", EASE fits in {ease_s:.1f} s (target {targets['ease_fit_seconds']} s: "
+                     f"{'met' if ease_s < targets['ease_fit_seconds'] else 'missed'})." if ease_s is not None else ".")]
+    first, last = section["rows"][0], section["rows"][-1]
+    fold = last["items"] / first["items"]
+    losses = sorted({r["default"]["loss"] for r in section["rows"]})
+    lines += ["", f"From {first['items']:,} to {last['items']:,} items ({fold:.0f}x): the default's whole fit grows "
+              f"{last['default']['fit_seconds'] / first['default']['fit_seconds']:.1f}x, its epoch "
+              f"{last['default']['seconds_per_epoch'] / first['default']['seconds_per_epoch']:.1f}x and its peak memory "
+              f"{last['default']['peak_gb'] / first['default']['peak_gb']:.1f}x; `loss=\"auto\"` took "
+              f"{' and '.join(losses)} (the multinomial objective while users x items <= {section['catalogue_budget']:,} "
+              "scores per epoch, binary cross-entropy against 4 sampled negatives above)."]
+    return "\n".join(lines)
+
+
+BLOCKS = {"accuracy": accuracy_block, "peers": peers_block, "scale": scale_block, "budget": budget_block}
 
 
 def marker(name: str, end: bool = False) -> str:

@@ -31,7 +31,7 @@ def test_a_typed_number_inside_a_block_is_overwritten():
 
 
 def test_every_block_states_the_commit_it_was_measured_at():
-    for name in ("peers", "scale"):
+    for name in ("peers", "scale", "budget"):
         start = README.index(readme_tables.marker(name))
         text = README[start:README.index(readme_tables.marker(name, end=True))]
         assert "commit `" in text, name
