@@ -201,18 +201,20 @@ class CollabNNModule(nn.Module):
             y = y + self.user_bias(self.rows(u)) + self.item_bias(i)
         return output_activation(y, self.y_range)
 
-    def catalogue_logits(self, users: torch.Tensor) -> torch.Tensor:
-        """Scores (before any y_range) of every item for `users` -> [B, n_items], with gradients: what the
-        multinomial objective trains (helpers.training). In training mode the user's history is dropped
-        out with `history_dropout`; a user's own items are not left out of their history (the
-        dropout is the denoising). Needs the dot-product form: no MLP branch (`layers=[]`)."""
+    def catalogue_logits(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores (before any y_range) of every item, or of `items` only, for `users` -> [B, n_items] (or
+        [B, len(items)]), with gradients: what the multinomial objective trains (helpers.training; `items`:
+        a sampled softmax's candidates, looked up through the embeddings so that their gradients stay sparse).
+        In training mode the user's history is dropped out with `history_dropout`; a user's own items are not
+        left out of their history (the dropout is the denoising). Needs the dot-product form: no MLP branch
+        (`layers=[]`)."""
         if self.has_mlp:
             raise ValueError("the multinomial objective needs a CollabNN without the MLP branch (layers=[]): "
                              "an MLP over every (user, item) pair of the catalogue is too costly; use loss='bce'")
         hist = self.history.user_vectors(users) if self.history is not None else None
         ug, ub = self.user_vector(users, hist)
-        items, ib = self.item_table()
-        return (ug * self.out.weight[0]) @ items.T + self.out.bias[0] + ub[:, None] + ib
+        table, ib = self.item_table() if items is None else self.item_vector(items)
+        return (ug * self.out.weight[0]) @ table.T + self.out.bias[0] + ub[:, None] + ib
 
     @torch.no_grad()
     def score_all(self, users: torch.Tensor, pair_budget: int = 1 << 24, rescore_seen: bool = True) -> torch.Tensor:

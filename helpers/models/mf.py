@@ -33,13 +33,16 @@ class DotProductBiasModule(nn.Module):
         y = (uv * self.item_emb(i)).sum(1) + self.user_bias(u) + self.item_bias(i)
         return output_activation(y, self.y_range)
 
-    def catalogue_logits(self, users: torch.Tensor) -> torch.Tensor:
-        """Scores (before any y_range) of every item for `users` -> [B, n_items], with gradients (the
-        multinomial objective); history dropped out with `history_dropout` in training mode."""
+    def catalogue_logits(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores (before any y_range) of every item, or of `items` only (a sampled softmax's candidates), for
+        `users` -> [B, n_items] (or [B, len(items)]), with gradients (the multinomial objective); history
+        dropped out with `history_dropout` in training mode."""
         uv = self.user_emb(users)
         if self.history is not None:
             uv = uv + self.history.user_vectors(users)
-        return uv @ self.item_emb.weight.T + self.user_bias(users)[:, None] + self.item_bias.weight[:, 0]
+        if items is None:
+            return uv @ self.item_emb.weight.T + self.user_bias(users)[:, None] + self.item_bias.weight[:, 0]
+        return uv @ self.item_emb(items).T + self.user_bias(users)[:, None] + self.item_bias(items)
 
     @torch.no_grad()
     def history_decomposition(self, user: int, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:

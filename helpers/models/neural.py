@@ -17,7 +17,7 @@ from helpers.models.base import TASKS, Recommender, check_config
 # Defaults per task, chosen by benchmarks/accuracy.py (see benchmarks/ACCURACY.md); a user gets these
 # without tuning. Training keys are read by helpers.training; the rest build the module.
 TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "loss", "seed", "device", "sparse", "progress",
-              "early_stopping", "patience", "validation")
+              "early_stopping", "patience", "validation", "catalogue_samples")
 
 # Model selection, shared by every neural model (helpers.training): the epoch is chosen on validation NDCG@10
 # (RMSE for ratings), stopping after `patience` epochs without a better one (None: the model's loss_defaults,
@@ -31,7 +31,7 @@ DEFAULT_PATIENCE = 5
 # epochs 0 builds the module and Learner without training (what find_lr uses); the command line asks for >= 1.
 OPTION_RANGES = {"epochs": (0, True, True), "batch_size": (1, True, True), "neg_ratio": (1, True, True),
                  "patience": (1, True, True), "seed": (0, True, True), "lr": (0.0, False, False),
-                 "wd": (0.0, True, False)}
+                 "wd": (0.0, True, False), "catalogue_samples": (0, True, True)}
 
 
 def check_options(config: dict, what: str) -> None:

@@ -92,9 +92,9 @@ class RankShard:
         return self
 
     def __iter__(self):
-        if not hasattr(self.base, "epoch_tensors"):  # UserBatches (multinomial objective): deal out users
-            for x, y in self.base:
-                yield x[self.rank::self.world_size], y[self.rank::self.world_size]
+        if not hasattr(self.base, "epoch_tensors"):  # UserBatches (multinomial objective): deal out users and their
+            for users, *shared, y in self.base:       # target rows; a sampled batch's candidates are every rank's
+                yield (users[self.rank::self.world_size], *shared, y[self.rank::self.world_size])
             return
         x, y = self.base.epoch_tensors()
         bs, g = self.base.bs, getattr(self.base, "group", 1)

@@ -47,7 +47,7 @@ from helpers.models.neural import DEFAULT_PATIENCE
 from helpers.training.callbacks import StopOnNonFiniteLoss, TrainingDiverged, release_freed_memory
 from helpers.training.device import library_versions, resolve_device, seed_everything
 from helpers.training.loaders import build_dataloaders
-from helpers.training.losses import CatalogueScores, implicit_loss, mse, resolve_loss
+from helpers.training.losses import CatalogueScores, implicit_loss, mse, resolve_catalogue_samples, resolve_loss
 from helpers.training.optim import lazy_adam
 from helpers.training.validation import StopAfterEpochs, ValidationNDCG, monitored, selection_callbacks
 
@@ -93,7 +93,9 @@ def build_learner(model, users, items, ratings, valid=None):
     multinomial = loss == "multinomial"
     dls = build_dataloaders(users, items, ratings, model.n_items, model.task, int(cfg["batch_size"]),
                             neg_ratio, int(cfg["seed"]), device, valid, grouped=loss in ("softmax", "bpr"),
-                            multinomial=multinomial)
+                            multinomial=multinomial,
+                            samples=resolve_catalogue_samples(cfg.get("catalogue_samples"), model.n_users, model.n_items)
+                            if multinomial else None)
     sparse = bool(cfg.get("sparse", False))
     net = CatalogueScores(model.module) if multinomial else model.module
     metrics = []

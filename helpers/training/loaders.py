@@ -99,11 +99,19 @@ class UserBatches:
     `exclude` (another CSR, for validation: the training items) marks items with -1: `multinomial_nll`
     leaves them out of the softmax, as ranking leaves a user's known items out.
     Users are shuffled every pass with a seeded permutation; users without targets are skipped.
+
+    `samples` (training only): a sampled softmax instead of the whole catalogue. Each batch's candidates are
+    the union of its users' items (scored exactly: every target is in the softmax) and `samples` items drawn
+    uniformly without replacement from the catalogue, those of them outside the union standing for the whole
+    rest of the catalogue: each gets the log weight log((n_items - |union|) / kept), so the softmax's
+    denominator is an unbiased estimate of the full one (the logQ correction of sampled softmax, Jean et al.
+    2015, Bengio & Senecal 2008, for a uniform proposal). Batches are then `(users [B], candidates [C],
+    log_weights [C], targets [B, C])`: the cost per batch follows C instead of n_items.
     """
     n_inp = 1
 
     def __init__(self, indptr, indices, n_items: int, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 device="cpu", exclude=None):
+                 device="cpu", exclude=None, samples: int | None = None):
         self.indptr = torch.as_tensor(np.asarray(indptr, dtype=np.int64))
         self.indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         self.exclude = (None if exclude is None else
@@ -113,6 +121,10 @@ class UserBatches:
         self.bs, self.shuffle, self.seed = max(1, int(batch_size)), shuffle, seed
         self.device = torch.device(device)
         self.epoch = 0
+        if samples is not None and (int(samples) < 1 or exclude is not None):
+            raise ValueError(f"samples must be a positive number of sampled items for training batches, got {samples!r}")
+        self.samples = None if samples is None else int(samples)
+        self.n_inp = 1 if self.samples is None else 3
 
     @property
     def n(self) -> int:
@@ -134,21 +146,43 @@ class UserBatches:
         y[csr_pairs(self.indptr, self.indices, users)] = 1.0
         return y
 
+    def sampled_batch(self, users: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """(users, candidates, log_weights, targets [B, C]) of one sampled-softmax batch (see the class docstring)."""
+        rows, items = csr_pairs(self.indptr, self.indices, users)
+        union = torch.unique(items)
+        drawn = torch.randperm(self.n_items, generator=generator)[:self.samples]
+        outside = torch.ones(self.n_items, dtype=torch.bool)
+        outside[union] = False
+        extra = drawn[outside[drawn]]
+        candidates = torch.cat([union, extra])
+        log_weights = torch.zeros(len(candidates))
+        if len(extra):
+            log_weights[len(union):] = float(np.log((self.n_items - len(union)) / len(extra)))
+        y = torch.zeros(len(users), len(candidates))
+        y[rows, torch.searchsorted(union, items)] = 1.0
+        return users, candidates, log_weights, y
+
     def __iter__(self):
         users = self.users
         if self.shuffle:
             users = users[torch.randperm(len(users), generator=epoch_generator(self.seed, self.epoch))]
+        draws = epoch_generator(self.seed + 1, self.epoch) if self.samples is not None else None
         self.epoch += 1
         for b in range(len(self)):
             ub = users[b * self.bs:(b + 1) * self.bs]
-            yield _to_device(self.device, ub, self.targets(ub))
+            if draws is not None:
+                yield _to_device(self.device, *self.sampled_batch(ub, draws))
+            else:
+                yield _to_device(self.device, ub, self.targets(ub))
 
 
 def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size: int, neg_ratio: int = 4,
-                      seed: int = 0, device="cpu", valid=None, grouped: bool = False, multinomial: bool = False):
+                      seed: int = 0, device="cpu", valid=None, grouped: bool = False, multinomial: bool = False,
+                      samples: int | None = None):
     """fastai DataLoaders: the training batches and (optional) validation batches.
 
-    multinomial: batches of users (`UserBatches`), targets = each user's items; validation batches
+    multinomial: batches of users (`UserBatches`), targets = each user's items (training batches as a sampled
+    softmax over their items and `samples` drawn items when `samples` is given); validation batches
     hold the users of `valid` with their held-out items as targets, the training items left out of
     the softmax (the held-out items compete with the items a recommendation could show).
 
@@ -163,7 +197,8 @@ def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size
 
         n_users = int(max(users.max(initial=-1), valid[0].max(initial=-1) if valid is not None else -1)) + 1
         seen = interaction_matrix(users, items, n_users, n_items)
-        train_dl = UserBatches(seen.indptr, seen.indices, n_items, batch_size, shuffle=True, seed=seed, device=device)
+        train_dl = UserBatches(seen.indptr, seen.indices, n_items, batch_size, shuffle=True, seed=seed, device=device,
+                               samples=samples)
         if valid is None or len(valid[0]) == 0:
             valid_dl = TensorBatches([], [], [], batch_size, device=device)
         else:

@@ -24,6 +24,27 @@ IMPLICIT_LOSSES = {"auto": "multinomial when the model allows it and users x ite
 CATALOGUE_BUDGET = 2 * 10**8
 
 
+# The multinomial objective's softmax over the whole catalogue costs users x items scores (and a dense update of
+# the item table) per epoch. Above SAMPLED_SOFTMAX_BUDGET of them, `catalogue_samples=None` ("auto") trains it as
+# a sampled softmax instead: each batch of users scores their own items plus CATALOGUE_SAMPLES uniformly drawn
+# items with the logQ correction (`helpers.training.loaders.UserBatches`), when the catalogue has at least
+# 4 x CATALOGUE_SAMPLES items (below, sampling saves little). Chosen by measurement on validation:
+# benchmarks/logs/sampled_softmax.md.
+SAMPLED_SOFTMAX_BUDGET = 5 * 10**7
+CATALOGUE_SAMPLES = 2_048
+
+
+def resolve_catalogue_samples(value: int | None, n_users: int, n_items: int) -> int | None:
+    """Items sampled per batch by the multinomial objective on n_users x n_items, None for the whole catalogue:
+    `value` None ("auto": see SAMPLED_SOFTMAX_BUDGET), 0 (always the whole catalogue) or a number of items."""
+    if value is None:
+        large = int(n_users) * int(n_items) > SAMPLED_SOFTMAX_BUDGET and int(n_items) >= 4 * CATALOGUE_SAMPLES
+        return CATALOGUE_SAMPLES if large else None
+    if int(value) < 0:
+        raise ValueError(f"catalogue_samples must be None (auto), 0 (the whole catalogue) or a positive count, got {value!r}")
+    return int(value) or None
+
+
 def multinomial_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Multinomial negative log-likelihood: -sum(target * log_softmax(scores over the catalogue)) / sum(target),
     i.e. the mean over a batch's (user, item) targets of -log p(item | user). Items whose target is -1
@@ -38,13 +59,18 @@ def multinomial_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 class CatalogueScores(torch.nn.Module):
     """What the fastai Learner trains under the multinomial objective: users [B] -> scores [B, n_items]
-    (`module.catalogue_logits`); the parameters are the wrapped module's own."""
+    (`module.catalogue_logits`), or, for a sampled-softmax batch (`UserBatches(samples=...)`), users,
+    candidates [C] and their log weights -> scores [B, C] of the candidates plus their log weights; the
+    parameters are the wrapped module's own."""
     def __init__(self, module: torch.nn.Module):
         super().__init__()
         self.module = module
 
-    def forward(self, users: torch.Tensor) -> torch.Tensor:
-        return self.module.catalogue_logits(users)
+    def forward(self, users: torch.Tensor, candidates: torch.Tensor | None = None,
+                log_weights: torch.Tensor | None = None) -> torch.Tensor:
+        if candidates is None:
+            return self.module.catalogue_logits(users)
+        return self.module.catalogue_logits(users, candidates) + log_weights[None, :]
 
 
 def resolve_loss(model, n_users: int, n_items: int, loss: str | None = None) -> str:
