@@ -106,12 +106,14 @@ class UserBatches:
     rest of the catalogue: each gets the log weight log((n_items - |union|) / kept), so the softmax's
     denominator is an unbiased estimate of the full one (the logQ correction of sampled softmax, Jean et al.
     2015, Bengio & Senecal 2008, for a uniform proposal). Batches are then `(users [B], candidates [C],
-    log_weights [C], targets [B, C])`: the cost per batch follows C instead of n_items.
+    log_weights [C], targets [B, C])`: the cost per batch follows C instead of n_items. `whole_candidates`
+    gives batches of that shape with every item a candidate (log weight 0): a validation loader beside sampled
+    training batches (fastai reads the number of inputs from the training loader).
     """
     n_inp = 1
 
     def __init__(self, indptr, indices, n_items: int, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 device="cpu", exclude=None, samples: int | None = None):
+                 device="cpu", exclude=None, samples: int | None = None, whole_candidates: bool = False):
         self.indptr = torch.as_tensor(np.asarray(indptr, dtype=np.int64))
         self.indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         self.exclude = (None if exclude is None else
@@ -124,7 +126,8 @@ class UserBatches:
         if samples is not None and (int(samples) < 1 or exclude is not None):
             raise ValueError(f"samples must be a positive number of sampled items for training batches, got {samples!r}")
         self.samples = None if samples is None else int(samples)
-        self.n_inp = 1 if self.samples is None else 3
+        self.whole_candidates = bool(whole_candidates) and self.samples is None
+        self.n_inp = 3 if (self.samples is not None or self.whole_candidates) else 1
 
     @property
     def n(self) -> int:
@@ -172,6 +175,8 @@ class UserBatches:
             ub = users[b * self.bs:(b + 1) * self.bs]
             if draws is not None:
                 yield _to_device(self.device, *self.sampled_batch(ub, draws))
+            elif self.whole_candidates:
+                yield _to_device(self.device, ub, torch.arange(self.n_items), torch.zeros(self.n_items), self.targets(ub))
             else:
                 yield _to_device(self.device, ub, self.targets(ub))
 
@@ -204,7 +209,7 @@ def build_dataloaders(users, items, ratings, n_items: int, task: str, batch_size
         else:
             held = interaction_matrix(valid[0], valid[1], n_users, n_items)
             valid_dl = UserBatches(held.indptr, held.indices, n_items, batch_size, device=device,
-                                   exclude=(seen.indptr, seen.indices))
+                                   exclude=(seen.indptr, seen.indices), whole_candidates=samples is not None)
         return DataLoaders(train_dl, valid_dl, device=device)
     if task == "implicit":
         sampler = NegativeSampler(users, items, n_items, neg_ratio)
