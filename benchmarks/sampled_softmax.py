@@ -66,8 +66,9 @@ def main(argv=None) -> int:
              f"`{prov['commit']}` ({'clean tree' if prov['clean'] else 'uncommitted changes'}), {prov['date']}, "
              f"{prov['machine']}, {args.threads} torch threads, load average {prov['load_average']} at the start.",
              "Default model, seed 0; validation NDCG@10 of the whole model at the epoch early stopping chose, on the "
-             "part `fit` carves out of the training data (synthetic: the `auto` rule; seed split: one item per user "
-             "against 99 sampled ones); fit seconds: the whole `fit` (carve, early stopping, refit, item-item solves). "
+             "part `fit` carves out of the training data (synthetic: the `auto` rule; seed split: one item per user), "
+             "ranked against the whole catalogue, training items excluded; fit seconds: the whole `fit` (carve, "
+             "early stopping, refit, item-item solves). "
              "`catalogue_samples` 0 is the whole catalogue.", "",
              "| data | users | items | catalogue_samples | validation NDCG@10 | epochs (chosen / run) | one epoch | whole fit |",
              "|---|---|---|---|---|---|---|---|"]

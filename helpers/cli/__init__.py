@@ -49,6 +49,7 @@ from helpers.data import DownloadError, load
 from helpers.files import atomic_path
 from helpers.models import DEFAULT_MODEL, MODELS, load_model
 from helpers.training import train_model
+from helpers.training.losses import CATALOGUE_SAMPLES, SAMPLED_SOFTMAX_BUDGET
 from helpers.training.tuning import SEARCH_SPACES, parse_budget, tune
 
 
@@ -66,7 +67,8 @@ def cmd_train(args) -> None:
         model = train_model(train, args.model or DEFAULT_MODEL, task=args.task, epochs=args.epochs, seed=args.seed,
                             device=args.device, lr=args.lr, wd=args.wd, batch_size=args.batch_size,
                             loss=args.loss, progress=progress, early_stopping=not args.no_early_stopping,
-                            patience=args.patience, validation=args.validation)
+                            patience=args.patience, validation=args.validation,
+                            catalogue_samples=args.catalogue_samples)
     model.metadata.update(dataset=f"csv:{args.train}", split="given")
     model.save(args.out)
     m = model.metadata
@@ -229,6 +231,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--validation", default="random", choices=VALIDATION_RULES, help=VALIDATION_HELP)
     t.add_argument("--patience", type=option_type("patience"), default=None,
                    help="epochs without a better validation figure before stopping (>= 1); default: the model's (5)")
+    t.add_argument("--catalogue-samples", type=option_type("catalogue_samples"), default=None,
+                   help="multinomial loss: items drawn per batch for a sampled softmax (>= 0; 0 = the whole catalogue); "
+                        f"default: auto (sampled, {CATALOGUE_SAMPLES:,} items, when users x items > {SAMPLED_SOFTMAX_BUDGET:,} "
+                        f"and the catalogue has >= {4 * CATALOGUE_SAMPLES:,} items)")
     t.add_argument("--no-early-stopping", action="store_true",
                    help="train exactly --epochs on all of TRAIN.csv, no validation part (default: early stopping)")
     t.set_defaults(func=cmd_train)

@@ -46,7 +46,9 @@ class CollabNN(NeuralRecommender):
     Implicit task, defaults: the GMF branch with the user's item history and biases (`layers=[]`),
     trained with `loss="auto"`: the multinomial objective over the whole catalogue when users x items
     fits `helpers.training.CATALOGUE_BUDGET` (128 factors, at most 50 epochs of user batches, 70% history
-    dropout), else binary cross-entropy against 4 sampled negatives (64 factors, 6 epochs); plus a frozen
+    dropout; a sampled softmax on large catalogues, `catalogue_samples`, see
+    `helpers.training.losses.resolve_catalogue_samples`), else binary cross-entropy against 4 sampled
+    negatives (64 factors, 6 epochs); plus a frozen
     item-item branch (`item_item=True`, `helpers.models.item_item.ItemItemBranch`: EASE weights over the
     10,000 most popular items, solved in closed form before the gradient training, on the logit scale of
     the catalogue softmax). The two branches are added when scoring, the factor logits weighted by

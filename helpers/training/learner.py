@@ -238,6 +238,8 @@ def fit_indexed(model: NeuralRecommender, users, items, ratings, valid: pd.DataF
         "losses": {c: [float(v) for v in model.losses[c]] for c in model.losses.columns}, "versions": library_versions(),
         **prepared, "prepare_seconds": round(prepare_seconds, 2),
     })
+    if cfg.get("loss") == "multinomial":  # items sampled per batch by the softmax (None: the whole catalogue)
+        model.metadata["catalogue_samples"] = getattr(learn.dls.train, "samples", None)
     if selecting and trained:
         column, comp = monitored(model.task)
         curve = model.losses[column].to_numpy(dtype=float)

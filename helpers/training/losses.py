@@ -1,7 +1,9 @@
 """Training objectives of the implicit task, the rating task's MSE, and the rule `loss="auto"` follows.
 
 - "multinomial": per user, a softmax over the whole catalogue whose targets are the user's items (the
-  multinomial likelihood of Mult-DAE / Mult-VAE, Liang et al. 2018); needs a dot-product score.
+  multinomial likelihood of Mult-DAE / Mult-VAE, Liang et al. 2018); needs a dot-product score. On large
+  catalogues (`catalogue_samples`, see `resolve_catalogue_samples`) a sampled softmax: the batch's items plus
+  uniformly drawn ones with the logQ correction.
 - "bce": binary cross-entropy per (user, item) row against `neg_ratio` sampled negatives.
 - "softmax" / "bpr": over groups of 1 positive + `neg_ratio` negatives.
 - "auto": "multinomial" when the model allows it and users x items <= CATALOGUE_BUDGET, else "bce".
@@ -12,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 IMPLICIT_LOSSES = {"auto": "multinomial when the model allows it and users x items <= CATALOGUE_BUDGET, else bce",
-                   "multinomial": "per user, softmax over the whole catalogue of the user's items (Mult-DAE)",
+                   "multinomial": "per user, softmax over the catalogue of the user's items (Mult-DAE); sampled on large ones",
                    "bce": "binary cross-entropy per row (pointwise)",
                    "softmax": "sampled softmax: cross-entropy of the positive among its 1 + neg_ratio group",
                    "bpr": "BPR: mean -log sigmoid(positive - negative) over the group"}
