@@ -59,7 +59,8 @@ def child(model: str, n_items: int, ratings: int, users: int, threads: int) -> d
     row = {"model": model, "rows": int(len(df)), "users": int(df["user_id"].nunique()), "items": int(df["item_id"].nunique()),
            "fit_seconds": round(seconds, 2), "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3)}
     if "seconds_per_epoch" in meta:
-        row.update(loss=fitted.config.get("loss"), seconds_per_epoch=meta["seconds_per_epoch"],
+        row.update(loss=fitted.config.get("loss"), catalogue_samples=meta.get("catalogue_samples"),
+                   seconds_per_epoch=meta["seconds_per_epoch"],
                    item_item_seconds=meta.get("prepare_seconds"), epochs_chosen=sel.get("best_epoch"),
                    epochs_run=sel.get("epochs_run"), selection_seconds=sel.get("selection_seconds"),
                    refit_seconds=meta.get("refit_seconds"))

@@ -193,7 +193,8 @@ def budget_block(section: dict) -> str:
     for row in section["rows"]:
         d, e = row["default"], row.get("ease")
         ease = (f"{e['fit_seconds']:.1f} s | {e['peak_gb']:.2f} GB" if e else f"{row['ease_skipped']} | ")
-        lines.append(f"| {row['items']:,} | {d['loss']} | {d['fit_seconds']:.1f} s | {d['seconds_per_epoch']:.2f} s | "
+        loss = f"{d['loss']}, sampled ({d['catalogue_samples']:,} drawn)" if d.get("catalogue_samples") else d["loss"]
+        lines.append(f"| {row['items']:,} | {loss} | {d['fit_seconds']:.1f} s | {d['seconds_per_epoch']:.2f} s | "
                      f"{d['epochs_chosen']} / {d['epochs_run']} | {d['item_item_seconds']:.1f} s | {d['peak_gb']:.2f} GB | {ease} |")
     targets = section["targets"]
     at = next((r for r in section["rows"] if r["items"] == targets["items"]), None)
