@@ -211,18 +211,11 @@ def make_retriever(name: str, model, train):
         mod = model.module
         if not getattr(mod, "gmf_size", 0):
             raise ValueError("retriever 'dot' needs the model's GMF branch (gmf_size > 0); use --retriever itemknn")
-        with torch.no_grad():
-            g = mod.gmf_size
-            item_vec = (mod.item_gmf.weight * mod.out.weight[0, -g:]).T.contiguous()   # [g, n_items]
-            item_const = mod.item_bias.weight[:, 0] if getattr(mod, "bias", False) else torch.zeros(model.n_items)
+        mod.eval()
 
-        def scores(users):
+        def scores(users):  # the factor branch over the catalogue (id row or shared row, history, biases)
             with torch.no_grad():
-                u = torch.as_tensor(users)
-                user_vec = mod.user_gmf(u)
-                if getattr(mod, "history", None) is not None:   # the user's items join the GMF user vector
-                    user_vec = user_vec + mod.history.user_vectors(u)
-                return user_vec @ item_vec + item_const
+                return mod.catalogue_logits(torch.as_tensor(users))
         exclude = model.seen
     elif name == "itemknn":
         from helpers.models import ItemKNN
