@@ -154,9 +154,7 @@ class UserBatches:
         rows, items = csr_pairs(self.indptr, self.indices, users)
         union = torch.unique(items)
         drawn = torch.randperm(self.n_items, generator=generator)[:self.samples]
-        outside = torch.ones(self.n_items, dtype=torch.bool)
-        outside[union] = False
-        extra = drawn[outside[drawn]]
+        extra = drawn[~torch.isin(drawn, union)]
         candidates = torch.cat([union, extra])
         log_weights = torch.zeros(len(candidates))
         if len(extra):
@@ -170,13 +168,14 @@ class UserBatches:
         if self.shuffle:
             users = users[torch.randperm(len(users), generator=epoch_generator(self.seed, self.epoch))]
         draws = epoch_generator(self.seed + 1, self.epoch) if self.samples is not None else None
+        every_item, no_weight = torch.arange(self.n_items), torch.zeros(self.n_items)   # whole_candidates batches
         self.epoch += 1
         for b in range(len(self)):
             ub = users[b * self.bs:(b + 1) * self.bs]
             if draws is not None:
                 yield _to_device(self.device, *self.sampled_batch(ub, draws))
             elif self.whole_candidates:
-                yield _to_device(self.device, ub, torch.arange(self.n_items), torch.zeros(self.n_items), self.targets(ub))
+                yield _to_device(self.device, ub, every_item, no_weight, self.targets(ub))
             else:
                 yield _to_device(self.device, ub, self.targets(ub))
 

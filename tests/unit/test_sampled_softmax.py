@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_train import planted  # tests/unit: the groups of users, each with its own items
 
 from helpers.data.sampling import sampled_candidates
 from helpers.evaluation import sampled_ranking
@@ -49,7 +50,6 @@ def test_the_weighted_denominator_is_unbiased_and_the_whole_catalogue_gives_the_
         sums.append(torch.exp(scores[cand] + logw).sum())
     assert float(torch.stack(sums).mean()) == pytest.approx(float(torch.exp(scores).sum()), rel=0.02)
 
-    _, cand, logw, y = batches.sampled_batch(users, torch.Generator().manual_seed(0))
     whole = UserBatches(INDPTR, INDICES, 12, batch_size=2, samples=12).sampled_batch(users, torch.Generator().manual_seed(0))
     _, cand, logw, y = whole
     assert sorted(cand.tolist()) == list(range(12)) and torch.all(logw == 0)
@@ -96,16 +96,6 @@ def test_catalogue_scores_of_candidates_are_the_columns_of_the_whole_catalogue_p
     logw = torch.tensor([0.0, 1.5])
     with torch.no_grad():
         assert torch.allclose(net(users, cand, logw), net(users)[:, cand] + logw)
-
-
-def planted(n_users=240, n_items=120, groups=4, per_user=12, seed=0):
-    rng = np.random.default_rng(seed)
-    size = n_items // groups
-    rows = [(f"u{u}", f"i{i}") for u in range(n_users)
-            for i in rng.choice(size, per_user, replace=False) + (u % groups) * size]
-    df = pd.DataFrame(rows, columns=["user_id", "item_id"])
-    last = df.groupby("user_id").tail(1)
-    return df.drop(last.index).reset_index(drop=True), last.reset_index(drop=True)
 
 
 def test_a_model_trained_on_sampled_candidates_learns_the_planted_preference_reproducibly():
