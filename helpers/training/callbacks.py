@@ -3,20 +3,10 @@ stopping a fit whose loss diverged.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-
 import torch
 from fastai.callback.core import Callback
 
-
-def _glibc_malloc_trim():
-    """glibc's `malloc_trim`, or None where the C library is not glibc (macOS, musl, Windows)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
+from helpers.heap import glibc_malloc_trim
 
 
 def release_freed_memory(every: int = 20):
@@ -27,7 +17,7 @@ def release_freed_memory(every: int = 20):
     (3.2-3.9 GB peak for one epoch). `malloc_trim(0)` every 20 batches kept it flat (2.5 GB peak) with
     no slower epochs (benchmarks/scale.py). Does nothing where the C library is not glibc.
     """
-    trim = _glibc_malloc_trim()
+    trim = glibc_malloc_trim()
 
     class ReleaseFreedMemory(Callback):
         order = 90

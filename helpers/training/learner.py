@@ -42,6 +42,7 @@ from fastai.metrics import rmse
 from fastai.optimizer import Adam
 
 from helpers.data.split import resolve_split, validation_split
+from helpers.heap import large_buffers_reused
 from helpers.models import MODELS, NeuralRecommender, Recommender, make_model
 from helpers.models.neural import DEFAULT_PATIENCE
 from helpers.training.callbacks import StopOnNonFiniteLoss, TrainingDiverged, release_freed_memory
@@ -102,7 +103,7 @@ def build_learner(model, users, items, ratings, valid=None):
     if valid is not None and model.task == "rating":
         metrics = [rmse]
     elif valid is not None and selects(model):
-        metrics = [ValidationNDCG(model, valid[0], valid[1], seed=int(cfg["seed"]))]
+        metrics = [ValidationNDCG(model, valid[0], valid[1], seed=int(cfg["seed"]), from_batches=multinomial)]
     learn = Learner(dls, net.to(device),
                     loss_func=loss_func,
                     opt_func=lazy_adam if sparse else Adam, wd=float(cfg["wd"]), lr=float(cfg["lr"]),
@@ -135,11 +136,12 @@ def fit(model: Recommender, train: pd.DataFrame, valid: pd.DataFrame | None = No
     the fit that scores validation (e.g. Optuna's pruning callback). Closed-form models (the baselines)
     fit themselves: `model.fit(train)`.
     """
-    if not isinstance(model, NeuralRecommender):
-        return model.fit(train)
-    if selects(model) and valid is None and model.config.get("epochs") != 0:
-        return _fit_selected_on_carved_validation(model, train, cbs)
-    return _fit_stages(model, train, valid, cbs=cbs)
+    with large_buffers_reused():  # large freed buffers kept for reuse, not unmapped and faulted in again (helpers.heap)
+        if not isinstance(model, NeuralRecommender):
+            return model.fit(train)
+        if selects(model) and valid is None and model.config.get("epochs") != 0:
+            return _fit_selected_on_carved_validation(model, train, cbs)
+        return _fit_stages(model, train, valid, cbs=cbs)
 
 
 def refit(model: NeuralRecommender, train: pd.DataFrame, epochs_run: int) -> NeuralRecommender:
@@ -148,7 +150,8 @@ def refit(model: NeuralRecommender, train: pd.DataFrame, epochs_run: int) -> Neu
     epochs = resolved_config(model, train)["epochs"]
     if not 1 <= int(epochs_run) <= int(epochs):
         raise ValueError(f"epochs_run must be in [1, epochs={epochs}], got {epochs_run}")
-    return _fit_stages(model, train, None, stop_after=int(epochs_run))
+    with large_buffers_reused():
+        return _fit_stages(model, train, None, stop_after=int(epochs_run))
 
 
 def _fit_stages(model: NeuralRecommender, train: pd.DataFrame, valid: pd.DataFrame | None,

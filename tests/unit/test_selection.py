@@ -1,17 +1,22 @@
 """Model selection on validation: the validation metric equals the evaluation protocol's figure, early
 stopping keeps the best epoch's weights, the carved validation is refitted on all of train, the tuner
 searches on validation only, and the CLI's duration parser accepts what it says and nothing else."""
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers.cli import main
 from helpers.data import random_split, validation_split
+from helpers.data.interactions import interaction_matrix
 from helpers.evaluation import full_ranking
 from helpers.models import EASE, load_model, make_model
-from helpers.training import fit, refit
+from helpers.training import UserBatches, fit, refit
+from helpers.training.losses import CatalogueScores
 from helpers.training.tuning import parse_budget, tune
 from helpers.training.validation import ValidationNDCG
 
@@ -24,6 +29,10 @@ def small(ml100k):
     df = ml100k[ml100k["user_id"].isin(users)].reset_index(drop=True)
     train, _ = random_split(df, seed=0)  # the second part is never used here: these tests select on validation
     return train
+
+
+def _csr(matrix):
+    return matrix.indptr, matrix.indices
 
 
 def _codes(model, frame):
@@ -169,3 +178,26 @@ def test_a_neural_search_starts_from_the_defaults_and_never_ends_below_them(smal
     first = result.trials.iloc[0]
     assert (first["param_lr"], first["param_wd"], first["param_emb_size"]) == (0.02, 0.1, 64)  # mf's bce defaults
     assert result.best_value >= first["validation_ndcg_at_10"]
+
+
+@pytest.mark.parametrize("max_users", [5_000, 20])
+def test_validation_ndcg_from_the_validation_batches_equals_scoring_the_users(small, max_users):
+    """The multinomial objective's figure is accumulated from the validation pass's own scores (`from_batches`):
+    the value is the one scoring the (sampled) users again gives, and a batch in another dtype falls back."""
+    fit_part, held = validation_split(small, seed=0)
+    model = fit(make_model("collabnn", epochs=2, seed=0, early_stopping=False, item_item=False), fit_part)
+    u, i = _codes(model, held)
+    seen = model.seen
+    batches = UserBatches(*_csr(interaction_matrix(u, i, model.n_users, model.n_items)), model.n_items, batch_size=16,
+                          exclude=(seen.indptr, seen.indices))
+    net = CatalogueScores(model.module).eval()
+    scored = ValidationNDCG(model, u, i, max_users=max_users, seed=3).mean_over_users()
+    for dtype, falls_back in ((torch.float32, False), (torch.float64, True)):
+        metric = ValidationNDCG(model, u, i, max_users=max_users, seed=3, from_batches=True)
+        with torch.no_grad():
+            for users, y in batches:
+                metric.accumulate(SimpleNamespace(pred=net(users).to(dtype), xb=(users,), yb=(y,)))
+        assert len(metric.users) == min(max_users, len(np.unique(u)))
+        assert metric._count == (0 if falls_back else len(metric.users))
+        assert metric.value == pytest.approx(scored, abs=1e-12)
+    assert 0 < scored < 1

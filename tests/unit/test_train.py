@@ -289,9 +289,9 @@ def test_multinomial_default_learns_the_planted_preference_with_a_validation_los
 
 def test_cpu_training_returns_freed_memory_every_20_batches(monkeypatch):
     if sys.platform.startswith("linux"):
-        assert callable(callbacks._glibc_malloc_trim())     # the real one, on glibc
+        assert callable(callbacks.glibc_malloc_trim())     # the real one, on glibc
     calls = []
-    monkeypatch.setattr(callbacks, "_glibc_malloc_trim", lambda: (lambda pad: calls.append(pad) or 1))
+    monkeypatch.setattr(callbacks, "glibc_malloc_trim", lambda: (lambda pad: calls.append(pad) or 1))
     train, _ = planted(n_users=80)   # 80 users x 11 items x (1 + 4) rows = 4,400 rows: 68 batches of 64
     model = train_model(train, "collabnn", loss="bce", epochs=1, batch_size=64, seed=0, device="cpu", early_stopping=False)
     n_batches = len(model.learn.dls.train)
