@@ -166,8 +166,10 @@ def _data(size: float, seed: int):
 def _model_config(opts: dict, sparse: bool, epochs: int) -> dict:
     # loss "bce": the issue's epoch (every positive + 4 negatives); it is also what the default loss "auto"
     # picks at Electronics' size (users x items far above helpers.training.losses.CATALOGUE_BUDGET)
+    # early_stopping off: an epoch is one pass over the training rows (with it, fit would also carve a validation
+    # part, train and score it, solve the item-item branch a second time and refit: the old table's "epoch")
     config = {"epochs": epochs, "batch_size": opts["batch_size"], "seed": opts["seed"], "device": opts["device"],
-              "sparse": sparse, "neg_ratio": NEG_RATIO, "loss": "bce"}
+              "sparse": sparse, "neg_ratio": NEG_RATIO, "loss": "bce", "early_stopping": False}
     if opts.get("layers"):
         config["layers"] = [int(w) for w in str(opts["layers"]).split(",") if w.strip()]
     return config

@@ -69,13 +69,23 @@ class History(nn.Module):
         self.register_buffer("indptr", indptr, persistent=False)
         self.register_buffer("indices", indices, persistent=False)
         self.register_buffer("codes", torch.sort(users * self.n_items + indices).values, persistent=False)
-        self.emb = Embedding(n_items, dim, init_std, sparse=False)  # dense: item-sized, see `sums`
+        self.emb = Embedding(n_items, dim, init_std, sparse=False)  # dense unless `sparse_gradient` (see `sums`)
+
+    def sparse_gradient(self, mode: bool = True) -> History:
+        """Give the history table a sparse gradient (`mode`), the rows of the batch's history items only, as
+        `Embedding(sparse=True)` gives: what `helpers.training` sets when the catalogue is sampled (the item
+        table's gradient is then sparse too, and a dense history update would be the one item-sized cost
+        of a step). Returns the module, as `nn.Module.train` does."""
+        self.emb.sparse = bool(mode)
+        return self
 
     def sums(self, users: torch.Tensor, drop: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """(normalised sum of history embeddings [len(users), d], history length [len(users)]).
 
         One sparse [len(users), n_items] x dense [n_items, d] product: its backward is the transposed
-        product, a dense gradient for the (item-sized) history table, cheap for any number of users.
+        product, a dense gradient for the (item-sized) history table, cheap for any number of users;
+        with `sparse_gradient`, one weighted `embedding_bag` per user instead, the same sums with a sparse
+        gradient.
         `drop` > 0 hides each history item with that probability (torch's RNG) and normalises by
         the number kept: the denoising input of the multinomial objective (see `helpers.training`).
         """
@@ -85,6 +95,9 @@ class History(nn.Module):
             rows, cols = rows[keep], cols[keep]
         lens = torch.bincount(rows, minlength=len(users))
         scale = lens.clamp(min=1).float().pow(-self.alpha)
+        if self.emb.sparse:  # one bag per user (csr_pairs gives the rows in order)
+            return F.embedding_bag(cols, self.emb.weight, torch.cumsum(lens, 0) - lens, mode="sum", sparse=True,
+                                   per_sample_weights=scale[rows]), lens
         mat = torch.sparse_coo_tensor(torch.stack([rows, cols]), scale[rows],
                                       (len(users), self.n_items), is_coalesced=True,
                                       check_invariants=False)

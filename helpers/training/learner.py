@@ -92,12 +92,16 @@ def build_learner(model, users, items, ratings, valid=None):
     neg_ratio = int(cfg.get("neg_ratio", 4))
     loss_func = implicit_loss(loss, neg_ratio) if model.task == "implicit" else mse
     multinomial = loss == "multinomial"
+    samples = resolve_catalogue_samples(cfg.get("catalogue_samples"), model.n_users, model.n_items) if multinomial else None
     dls = build_dataloaders(users, items, ratings, model.n_items, model.task, int(cfg["batch_size"]),
                             neg_ratio, int(cfg["seed"]), device, valid, grouped=loss in ("softmax", "bpr"),
-                            multinomial=multinomial,
-                            samples=resolve_catalogue_samples(cfg.get("catalogue_samples"), model.n_users, model.n_items)
-                            if multinomial else None)
+                            multinomial=multinomial, samples=samples)
     sparse = bool(cfg.get("sparse", False))
+    history = getattr(model.module, "history", None)
+    if sparse and samples is not None and history is not None:
+        # a sampled catalogue: the item table's gradient is the batch's rows, so the history table's is too (dense,
+        # its update was a third of each step at 17,600 items: benchmarks/logs/sampled_softmax.md)
+        history.sparse_gradient(True)
     net = CatalogueScores(model.module) if multinomial else model.module
     metrics = []
     if valid is not None and model.task == "rating":

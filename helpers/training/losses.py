@@ -62,15 +62,16 @@ def multinomial_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 class CatalogueScores(torch.nn.Module):
     """What the fastai Learner trains under the multinomial objective: users [B] -> scores [B, n_items]
     (`module.catalogue_logits`), or, for a sampled-softmax batch (`UserBatches(samples=...)`), users,
-    candidates [C] and their log weights -> scores [B, C] of the candidates plus their log weights; the
-    parameters are the wrapped module's own."""
+    candidates [C] and their log weights -> scores [B, C] of the candidates plus their log weights (empty
+    candidates: the whole catalogue, `UserBatches(whole_candidates=True)`); the parameters are the wrapped
+    module's own."""
     def __init__(self, module: torch.nn.Module):
         super().__init__()
         self.module = module
 
     def forward(self, users: torch.Tensor, candidates: torch.Tensor | None = None,
                 log_weights: torch.Tensor | None = None) -> torch.Tensor:
-        if candidates is None:
+        if candidates is None or len(candidates) == 0:   # no candidates given: the whole catalogue
             return self.module.catalogue_logits(users)
         return self.module.catalogue_logits(users, candidates) + log_weights[None, :]
 

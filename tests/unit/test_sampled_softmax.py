@@ -12,6 +12,7 @@ from test_train import planted  # tests/unit: the groups of users, each with its
 from helpers.data.sampling import sampled_candidates
 from helpers.evaluation import sampled_ranking
 from helpers.models import MostPopular, make_model
+from helpers.models.layers import History
 from helpers.training.distributed import RankShard
 from helpers.training.learner import train_model
 from helpers.training.loaders import UserBatches
@@ -96,6 +97,10 @@ def test_catalogue_scores_of_candidates_are_the_columns_of_the_whole_catalogue_p
     logw = torch.tensor([0.0, 1.5])
     with torch.no_grad():
         assert torch.allclose(net(users, cand, logw), net(users)[:, cand] + logw)
+        assert torch.equal(net(users, torch.zeros(0, dtype=torch.long), torch.zeros(0)), net(users))  # empty: every item
+    valid = UserBatches(np.array([0, 1, 2, 2]), np.array([0, 2]), 3, batch_size=8, whole_candidates=True)
+    (users, cand, logw, y), = list(valid)          # the validation batches beside sampled training: every item
+    assert len(cand) == len(logw) == 0 and y.shape == (2, 3) and valid.n_inp == 3
 
 
 def test_a_model_trained_on_sampled_candidates_learns_the_planted_preference_reproducibly():
@@ -110,3 +115,25 @@ def test_a_model_trained_on_sampled_candidates_learns_the_planted_preference_rep
     # candidate of a batch, and still the groups are found (popularity is chance, about 0.12)
     assert hr > pop + 0.35, (hr, pop)
     assert all(torch.equal(a, b) for a, b in zip(fits[0].module.state_dict().values(), fits[1].module.state_dict().values()))
+    assert fits[0].module.history.emb.sparse   # a sampled catalogue: the history table's gradient is sparse too
+    whole = train_model(train, "collabnn_factor", epochs=1, batch_size=4, seed=0, catalogue_samples=0)
+    assert not whole.module.history.emb.sparse  # the whole catalogue: dense, as the item table's
+
+
+def test_the_history_sums_and_their_gradient_are_the_same_sparse_or_dense():
+    torch.manual_seed(0)
+    dense = History(INDPTR, INDICES, 12, 6, init_std=0.1, dropout=0.0)
+    sparse = History(INDPTR, INDICES, 12, 6, init_std=0.1).sparse_gradient(True)
+    sparse.load_state_dict(dense.state_dict())
+    users = torch.tensor([3, 0, 2, 3])                       # user 2 has no items, user 3 twice
+    weights = torch.randn(4, 6)
+    outs = []
+    for h in (dense, sparse):
+        total, lens = h.sums(users)
+        (total * weights).sum().backward()
+        outs.append((total.detach(), lens, h.emb.weight.grad))
+    (a, la, ga), (b, lb, gb) = outs
+    assert torch.allclose(a, b, atol=1e-6) and torch.equal(la, lb) and torch.equal(b[2], torch.zeros(6))
+    assert not ga.is_sparse and gb.is_sparse
+    assert torch.allclose(ga, gb.to_dense(), atol=1e-6)
+    assert set(gb.coalesce().indices()[0].tolist()) == {0, 2, 3, 4}   # the rows of users 0 and 3's items only
