@@ -74,7 +74,8 @@ WORKER_ENV = {
 # No malloc tuning here any more: the ~1 MB buffers that sparse steps allocate and free every batch used
 # to fragment glibc's heap (resident size +1.6 MB per batch, 3.7-5.8 GB peak at full size, MALLOC_ARENA_MAX=2
 # only sometimes helping); helpers.training.callbacks.release_freed_memory (malloc_trim every 20 batches, in every
-# CPU training) keeps it flat, so the benchmark measures what a user's plain process gets.
+# CPU training) keeps it flat, and every fit keeps large freed buffers for reuse itself (helpers.heap), so the
+# benchmark measures what a user's plain process gets.
 NEG_RATIO = 4  # negatives per positive in the implicit task (the model's default; the "4 negatives")
 
 
