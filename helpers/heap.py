@@ -16,7 +16,8 @@ CollabNN, synthetic Electronics shape, 92,000 interactions, 9,000 users, 17,600 
 system time inside this block (peak resident memory 2.8 -> 3.8 GB). On a probe fit's parts, thresholds of
 32 MiB (glibc's own ceiling) gained nothing and 512 MiB as much as 2 GB (27.1 s with 14 s of system time ->
 21.1 s with 3.7 s), and 160 MiB lost most of it on the item-item solve (6.3 -> 11.3 s at 17,600 items). The
-cost is memory the heap keeps: the fit at 50,000 items peaked at 4.1 GB (3.5 GB before).
+cost is memory the heap keeps: the fit at 17,600 items peaked at 3.2 GB (2.6 GB before), at 50,000 items at
+4.1 and 6.0 GB in two runs of the same code (3.5 GB before; the fragmentation varies from run to run).
 
 Does nothing where the C library is not glibc (macOS, musl, Windows).
 """

@@ -39,8 +39,8 @@ class ValidationNDCG(Metric):
     interactions (ids known to the model). The user's training items (`model.seen`) are excluded from the
     ranking; ties go against the held-out item (`helpers.metrics`). Users beyond `max_users` are
     subsampled once, seeded, so each epoch scores the same users. `block`: users scored at once (None: as
-    many as keep a block within BLOCK_SCORES scores; the default fit at 50,000 items peaked at 4.1 GB with it
-    against 6.8 GB with blocks of 1,024 users, benchmarks/budget.py --child).
+    many as keep a block within BLOCK_SCORES scores; in one session the default fit at 50,000 items peaked at
+    4.1 GB with it against 6.8 GB with blocks of 1,024 users, benchmarks/budget.py --child).
 
     `from_batches=True` (the multinomial objective, whose validation batches are users with their scores over the
     whole catalogue and targets marking the held-out items 1 and the training items -1: `UserBatches` with
