@@ -49,6 +49,11 @@ def _glibc(name: str):
         return None
 
 
+_MALLOC_TRIM, _MALLOPT = _glibc("malloc_trim"), _glibc("mallopt")   # looked up once
+_lock = threading.Lock()
+_depth = 0  # nesting of `large_buffers_reused` blocks
+
+
 def glibc_malloc_trim():
     """glibc's `malloc_trim`, or None where the C library is not glibc."""
     return _MALLOC_TRIM
@@ -58,11 +63,6 @@ def free_pages_released() -> bool:
     """Give the heap's free pages back to the system (`malloc_trim(0)`); whether glibc released any."""
     trim = glibc_malloc_trim()
     return bool(trim(0)) if trim is not None else False
-
-
-_MALLOC_TRIM, _MALLOPT = _glibc("malloc_trim"), _glibc("mallopt")   # looked up once
-_lock = threading.Lock()
-_depth = 0
 
 
 def _environment_bytes(name: str, fallback: int) -> int:
@@ -77,18 +77,17 @@ def large_buffers_reused(limit: int = REUSE_BYTES) -> Iterator[bool]:
     AFTER_MMAP_BYTES) and the free pages are released. Nested blocks keep the outermost one's settings. Yields
     whether the settings took effect (False where the C library is not glibc)."""
     global _depth
-    mallopt = _MALLOPT
     with _lock:
         outermost = _depth == 0
         _depth += 1
-        applied = mallopt is not None and (not outermost or (bool(mallopt(M_MMAP_THRESHOLD, int(limit)))
-                                                             and bool(mallopt(M_TRIM_THRESHOLD, int(limit)))))
+        applied = _MALLOPT is not None and (not outermost or (bool(_MALLOPT(M_MMAP_THRESHOLD, int(limit)))
+                                                              and bool(_MALLOPT(M_TRIM_THRESHOLD, int(limit)))))
     try:
         yield applied
     finally:
         with _lock:
             _depth -= 1
-            if _depth == 0 and mallopt is not None:
-                mallopt(M_MMAP_THRESHOLD, _environment_bytes("MALLOC_MMAP_THRESHOLD_", AFTER_MMAP_BYTES))
-                mallopt(M_TRIM_THRESHOLD, _environment_bytes("MALLOC_TRIM_THRESHOLD_", AFTER_TRIM_BYTES))
+            if _depth == 0 and _MALLOPT is not None:
+                _MALLOPT(M_MMAP_THRESHOLD, _environment_bytes("MALLOC_MMAP_THRESHOLD_", AFTER_MMAP_BYTES))
+                _MALLOPT(M_TRIM_THRESHOLD, _environment_bytes("MALLOC_TRIM_THRESHOLD_", AFTER_TRIM_BYTES))
                 free_pages_released()

@@ -101,10 +101,10 @@ class ValidationNDCG(Metric):
         if not bool(keep.all()):
             scores, target = scores[keep], target[keep]
         relevant = target > 0
-        n_relevant = relevant.sum(1)
+        n_relevant = relevant.sum(1).cpu()
         positions = positions_from_scores(scores.masked_fill(target != 0, -torch.inf),
-                                          scores.masked_fill(~relevant, -torch.inf), n_relevant.cpu(), within=self.k)
-        self._total += float(ndcg_at_k(positions, self.k, n_relevant=n_relevant.cpu().numpy()).sum())
+                                          scores.masked_fill(~relevant, -torch.inf), n_relevant, within=self.k)
+        self._total += float(ndcg_at_k(positions, self.k, n_relevant=n_relevant.numpy()).sum())
         self._count += int(keep.sum())
 
     @property
