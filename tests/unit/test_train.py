@@ -219,6 +219,23 @@ def test_multinomial_nll_matches_its_definition():
     assert torch.isclose(multinomial_nll(s[1:], y[1:]), torch.log(torch.tensor(4.0)))  # uniform: ln(n_items)
 
 
+def test_multinomial_nll_with_excluded_items_matches_the_log_softmax_over_the_rest():
+    """Validation batches (-1: the user's training items) take a logsumexp path: the same value as the definition,
+    also for a row with no held-out item and a row whose every other item is excluded."""
+    from helpers.training.losses import multinomial_nll
+
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(5, 7, generator=g) * 3
+    y = torch.tensor([[1.0, -1, 0, 0, 1, 0, -1], [0, 0, 1, 0, 0, 0, 0], [-1, -1, 0, 0, 0, 0, 0],
+                      [1, -1, -1, -1, -1, -1, -1], [0, 1, 1, 1, -1, 0, 0]])
+    logp = torch.log_softmax(s.masked_fill(y < 0, float("-inf")), 1)
+    pos = y.clamp(min=0)
+    want = -(logp.masked_fill(pos == 0, 0.0) * pos).sum() / pos.sum()
+    assert torch.isclose(multinomial_nll(s, y), want, atol=1e-6)
+    assert torch.isclose(multinomial_nll(s[3:4], y[3:4]), torch.tensor(0.0), atol=1e-6)   # the only item left
+    assert multinomial_nll(s[2:3], y[2:3]) == 0                                            # nothing held out
+
+
 def test_user_batches_cover_every_user_with_items_once_per_pass_with_their_targets():
     from helpers.training.loaders import UserBatches
 
