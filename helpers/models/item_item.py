@@ -58,8 +58,8 @@ def ease_weights(seen: sp.csr_matrix, lambda_: float, items: np.ndarray | None =
         kinv = _precision(x @ x.T, float(lambda_))                      # K^-1 = (lambda I + XX')^-1, users x users
         xt = sp.csr_matrix(x.T)
         # scipy's sparse @ dense for the two products, one call each (history_row_sums is for many small calls);
-        # at 8,648 users x 10,000 items (the default's branch at 17,600 items) 0.29 s and 0.66 s against
-        # 1.06 s and 2.42 s, the same float32 sums (benchmarks/budget.py)
+        # at 8,648 users x 10,000 items (the default's branch at 17,600 items of benchmarks/budget.py's data) 0.29 s
+        # and 0.66 s against 1.06 s and 2.42 s for history_row_sums, the same float32 sums, timed in one session
         gathered = xt @ kinv                                            # X' K^-1, items x users
         del kinv
         gathered = np.ascontiguousarray(gathered.T)                     # K^-1 X (K symmetric), users x items
