@@ -10,7 +10,8 @@
                                 [--titles [ml-100k|electronics|TITLES.csv]]
 
 `train` chooses its epoch on a validation part carved out of TRAIN.csv (--validation, default random per
-user; --no-early-stopping trains the fixed --epochs) and then refits on all of it. `tune` searches the
+user; --no-early-stopping trains the fixed --epochs) and then refits on all of it (--no-refit: carries the
+chosen epoch's weights over onto all of it instead). `tune` searches the
 model's knobs with Optuna on that validation part for --budget (e.g. 90s, 10m, 1h), saves the best model
 trained on all of TRAIN.csv, and writes the trials (validation figures only) to MODEL.trials.csv.
 Progress bars (fastai's, on stderr) show when stderr is a terminal and stay off when it is piped or
@@ -68,7 +69,7 @@ def cmd_train(args) -> None:
                             device=args.device, lr=args.lr, wd=args.wd, batch_size=args.batch_size,
                             loss=args.loss, progress=progress, early_stopping=not args.no_early_stopping,
                             patience=args.patience, validation=args.validation,
-                            catalogue_samples=args.catalogue_samples)
+                            catalogue_samples=args.catalogue_samples, refit=not args.no_refit)
     model.metadata.update(dataset=f"csv:{args.train}", split="given")
     model.save(args.out)
     m = model.metadata
@@ -237,6 +238,9 @@ def parser() -> argparse.ArgumentParser:
                         f"and the catalogue has >= {4 * CATALOGUE_SAMPLES:,} items)")
     t.add_argument("--no-early-stopping", action="store_true",
                    help="train exactly --epochs on all of TRAIN.csv, no validation part (default: early stopping)")
+    t.add_argument("--no-refit", action="store_true",
+                   help="keep the chosen epoch's weights, carried over onto all of TRAIN.csv, instead of training again "
+                        "on all of it (faster by the refit's epochs; default: refit)")
     t.set_defaults(func=cmd_train)
 
     u = command("tune", "search a model's hyperparameters on validation (Optuna) and save the best")

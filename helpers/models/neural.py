@@ -12,19 +12,22 @@ import pandas as pd
 import torch
 from torch import nn
 
+from helpers.data.interactions import encode_ids
 from helpers.models.base import TASKS, Recommender, check_config
 
 # Defaults per task, chosen by benchmarks/accuracy.py (see benchmarks/ACCURACY.md); a user gets these
 # without tuning. Training keys are read by helpers.training; the rest build the module.
 TRAIN_KEYS = ("epochs", "lr", "wd", "batch_size", "neg_ratio", "loss", "seed", "device", "sparse", "progress",
-              "early_stopping", "patience", "validation", "catalogue_samples")
+              "early_stopping", "patience", "validation", "catalogue_samples", "refit")
 
 # Model selection, shared by every neural model (helpers.training): the epoch is chosen on validation NDCG@10
 # (RMSE for ratings), stopping after `patience` epochs without a better one (None: the model's loss_defaults,
 # else DEFAULT_PATIENCE); `epochs` is then the most a fit takes. `validation`: how the validation part is
 # carved out of train when none is given (helpers.data.validation_split: "auto" (global when most users have one
-# interaction, else random) | "random" | "global" | "leave_one_out" | "temporal").
-SELECTION_DEFAULTS = {"early_stopping": True, "patience": None, "validation": "auto"}
+# interaction, else random) | "random" | "global" | "leave_one_out" | "temporal"). `refit`: after the epoch is chosen
+# on a carved validation part, train again on all of train (True) or keep the weights of the chosen epoch, carried
+# over onto all of train's users, items and histories (False: `NeuralRecommender.adopt_weights`).
+SELECTION_DEFAULTS = {"early_stopping": True, "patience": None, "validation": "auto", "refit": True}
 DEFAULT_PATIENCE = 5
 
 # The numeric training options and their allowed ranges: (smallest, whether the smallest is allowed, integer).
@@ -34,8 +37,18 @@ OPTION_RANGES = {"epochs": (0, True, True), "batch_size": (1, True, True), "neg_
                  "wd": (0.0, True, False), "catalogue_samples": (0, True, True)}
 
 
+# The tables of the modules indexed by user row, item or side-feature token (state-dict prefix -> index space): what
+# `NeuralRecommender.adopt_weights` maps by id; every other parameter is copied as it is.
+TABLE_SPACES = {"user_emb": "user", "user_gmf": "user", "user_bias": "user", "item_emb": "item", "item_gmf": "item",
+                "item_bias": "item", "history.emb": "item", "user_features.emb": "user_token",
+                "user_features.bias": "user_token", "item_features.emb": "item_token", "item_features.bias": "item_token"}
+
+
 def check_options(config: dict, what: str) -> None:
-    """Raise a one-line ValueError for a numeric training option out of its range (`OPTION_RANGES`), naming it."""
+    """Raise a one-line ValueError for a training option out of its range (`OPTION_RANGES`) or a switch that is
+    not a bool, naming it."""
+    if "refit" in config and not isinstance(config["refit"], (bool, np.bool_)):
+        raise ValueError(f"{what}: refit must be True or False, got {config['refit']!r}")
     for key, (low, closed, integer) in OPTION_RANGES.items():
         value = config.get(key)
         if value is None:
@@ -121,6 +134,40 @@ class NeuralRecommender(Recommender):
         """Models to train before this one, whose modules `build_module` starts from (`init_from`); none here."""
         return []
 
+    def adopt_weights(self, fitted: NeuralRecommender) -> None:
+        """Start this model's module (built by `build_module` for its own training data) from the weights of
+        `fitted`, the same model trained on part of that data (the probe of a fit with `refit=False`): each
+        user, item and side-feature token that `fitted` knows gets its learned row, matched by id, and every
+        other parameter (output layer, MLP) is copied; rows `fitted` never saw keep their initialisation.
+        The user tables follow the rows of `user_rows` (a user rare in `fitted` but not here starts from
+        `fitted`'s shared row). Raises ValueError for a table it cannot match (`TABLE_SPACES`)."""
+        if self.module is None or fitted.module is None:
+            raise ValueError("adopt_weights needs both modules built: call build_module() first and pass a fitted model")
+        source = {k: v.detach() for k, v in fitted.module.state_dict().items()}
+        rows = {"user": _user_row_sources(self, fitted), "item": encode_ids(self.item_ids, fitted.item_ids)}
+        for kind in ("user", "item"):
+            mine, theirs = (getattr(m, "side", None) or {} for m in (self, fitted))
+            if mine.get(kind) is not None and theirs.get(kind) is not None:
+                rows[f"{kind}_token"] = encode_ids(mine[kind].vocabulary, theirs[kind].vocabulary)
+        with torch.no_grad():
+            for key, target in self.module.state_dict().items():
+                if key not in source:
+                    raise ValueError(f"adopt_weights: {key!r} of model '{self.name}' is not in the fitted model's module; "
+                                     "both must be the same model with the same config")
+                space = TABLE_SPACES.get(key.rsplit(".", 1)[0])
+                same = source[key].shape == target.shape if space is None else source[key].shape[1:] == target.shape[1:]
+                if not same:
+                    raise ValueError(f"adopt_weights: {key!r} has shape {tuple(source[key].shape)} in the fitted model and "
+                                     f"{tuple(target.shape)} here; both must be the same model with the same config")
+                if space is None:
+                    target.copy_(source[key])
+                    continue
+                if space not in rows:
+                    raise ValueError(f"adopt_weights: no id map for the {space} table {key!r}")
+                src = torch.as_tensor(rows[space], dtype=torch.long)
+                dst = torch.nonzero(src >= 0).view(-1)
+                target.index_copy_(0, dst.to(target.device), source[key].index_select(0, src[dst].to(target.device)))
+
     # ---------------------------------------------------------------- scoring
     def _device(self) -> torch.device:
         return next(self.module.parameters()).device
@@ -169,3 +216,26 @@ class NeuralRecommender(Recommender):
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
 
+
+
+def _user_rows(model: NeuralRecommender) -> np.ndarray:
+    """The row of each of `model`'s users in its module's user tables (identity without `user_rows`)."""
+    rows = getattr(model.module, "user_rows", None)
+    return np.arange(model.n_users) if rows is None else rows.detach().cpu().numpy()
+
+
+def _user_row_sources(model: NeuralRecommender, fitted: NeuralRecommender) -> np.ndarray:
+    """For each row of `model`'s user tables, the row of `fitted`'s to start it from (-1: none, keep the
+    initialisation): a user's own row from that user's row in `fitted`; the shared row 0 from `fitted`'s."""
+    mine, theirs = _user_rows(model), _user_rows(fitted)
+    n_rows = int(mine.max()) + 1 if len(mine) else 0
+    if getattr(model.module, "user_rows", None) is not None:
+        n_rows = max(n_rows, 1)
+    out = np.full(n_rows, -1, dtype=np.int64)
+    known = encode_ids(model.user_ids, fitted.user_ids)
+    shared = getattr(model.module, "user_rows", None) is not None
+    own = (known >= 0) & ((mine > 0) if shared else True)
+    out[mine[own]] = theirs[known[own]]
+    if shared and getattr(fitted.module, "user_rows", None) is not None:
+        out[0] = 0
+    return out

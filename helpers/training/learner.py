@@ -13,9 +13,11 @@ else "random" per user; "leave_one_out", "temporal"), trains
 on the rest with fastai's `EarlyStoppingCallback` / `SaveModelCallback` on validation NDCG@10 (RMSE for
 ratings; `helpers.training.validation`), then trains again on the whole of `train` on the same one-cycle
 schedule, stopped at the epoch the validation chose (`StopAfterEpochs`), so no interaction is lost to
-the final model. With `valid`, it trains on `train` and keeps the best epoch's weights. The evaluation
-part never enters: what it scores is chosen on validation only. `model.metadata["selection"]` records
-the rule, the sizes, the chosen epoch and the validation curve.
+the final model. `refit=False` skips that second training: the chosen epoch's weights are carried over onto
+all of `train` (its users, items, histories and item-item branch; `carried_over`), cheaper by the refit's
+epochs, the validation part then reaching the model only through those. With `valid`, it trains on `train`
+and keeps the best epoch's weights. The evaluation part never enters: what it scores is chosen on validation
+only. `model.metadata["selection"]` records the rule, the sizes, the chosen epoch and the validation curve.
 
 Tasks and losses: `helpers.training.losses`; batches: `helpers.training.loaders`; the optimiser (a lazy
 Adam for sparse embedding gradients): `helpers.training.optim`. Device: "auto" takes CUDA when present
@@ -177,7 +179,8 @@ def _fit_stages(model: NeuralRecommender, train: pd.DataFrame, valid: pd.DataFra
 
 
 def _fit_selected_on_carved_validation(model: NeuralRecommender, train: pd.DataFrame, cbs=()) -> NeuralRecommender:
-    """Choose the epoch on a validation part carved out of `train`, then refit on all of `train` for it."""
+    """Choose the epoch on a validation part carved out of `train`, then refit on all of `train` for it (or, with
+    `refit=False`, carry the chosen epoch's weights over onto all of `train`: `carried_over`)."""
     cfg = model.config
     rule = resolve_split(train, cfg.get("validation") or "auto")  # "auto" resolved on this training part
     fit_part, held = validation_split(train, rule, seed=int(cfg["seed"]))
@@ -192,10 +195,42 @@ def _fit_selected_on_carved_validation(model: NeuralRecommender, train: pd.DataF
     selection = {**probe.metadata["selection"], "losses": probe.metadata["losses"], "rule": rule, "fit_rows": int(len(fit_part)),
                  "validation_rows": int(len(held)), "selection_seconds": round(time.perf_counter() - start, 2)}
     model.config["loss"] = probe.config.get("loss", model.config.get("loss"))
-    refit(model, train, selection["best_epoch"])
+    if cfg.get("refit", True):
+        refit(model, train, selection["best_epoch"])
+    else:
+        carried_over(model, probe, train)
+    selection["refit"] = bool(cfg.get("refit", True))
     # the time a user waits: choosing the epoch and the refit (train_seconds alone would hide the first)
     model.metadata.update(selection=selection, refit_seconds=model.metadata["train_seconds"],
                           train_seconds=round(selection["selection_seconds"] + model.metadata["train_seconds"], 2))
+    return model
+
+
+def carried_over(model: NeuralRecommender, probe: NeuralRecommender, train: pd.DataFrame) -> NeuralRecommender:
+    """`refit=False`: `model` on all of `train` without a second gradient training. Its id maps, histories and
+    closed-form parts (`prepare`: CollabNN's item-item branch) come from all of `train`; its weights are the
+    probe's at the epoch the validation chose (`NeuralRecommender.adopt_weights`: matched by id; users and items
+    only in the validation part keep their initialisation, their history and item-item terms still score
+    them). The probe's loss curve and Learner stand for the fit's. Returns `model`."""
+    start = time.perf_counter()
+    users, items, ratings = model.index_training_data(train)
+    if model.task == "rating":  # the output squash the probe was trained under
+        model.config["y_range"] = probe.config.get("y_range")
+    model.set_rating_range(ratings)
+    _resolve_training_config(model, model.n_users, model.n_items)
+    started = time.perf_counter()
+    prepared = model.prepare()
+    prepare_seconds = time.perf_counter() - started
+    seed_everything(int(model.config["seed"]))
+    model.module = model.build_module().to(probe._device())
+    model.adopt_weights(probe)
+    model.module.eval()
+    model.learn, model.losses = probe.learn, probe.losses
+    kept = {k: v for k, v in probe.metadata.items() if k not in ("selection", "item_item", "prepare_seconds")}
+    model.metadata.update({**kept, **prepared, "train_rows": int(len(users)),
+                           "epochs": int(probe.metadata["selection"]["best_epoch"]),
+                           "train_seconds": round(time.perf_counter() - start, 2),
+                           "prepare_seconds": round(prepare_seconds, 2)})
     return model
 
 

@@ -201,3 +201,82 @@ def test_validation_ndcg_from_the_validation_batches_equals_scoring_the_users(sm
         assert metric._count == (0 if falls_back else len(metric.users))
         assert metric.value == pytest.approx(scored, abs=1e-12)
     assert 0 < scored < 1
+
+
+def test_no_refit_carries_the_chosen_epochs_weights_over_onto_all_of_train(small, tmp_path):
+    model = fit(make_model("collabnn", epochs=8, seed=0, refit=False), small)
+    sel = model.metadata["selection"]
+    assert sel["refit"] is False and model.metadata["epochs"] == sel["best_epoch"]
+    # id maps, histories and the item-item branch are all of train's, not the probe's 80%
+    assert set(model.user_ids) == set(small["user_id"].astype(str)) and model.n_items == small["item_id"].nunique()
+    assert model.metadata["train_rows"] == len(small) and model.seen.nnz == len(small)
+    assert model.module.history.indices.numel() == len(small)
+    # the weights are the probe's at the chosen epoch: the same fit on the carved part, matched by id
+    fit_part, held = validation_split(small, sel["rule"], seed=0)
+    probe = fit(make_model("collabnn", epochs=8, seed=0), fit_part, valid=held)
+    assert probe.metadata["selection"]["best_epoch"] == sel["best_epoch"]
+    for table in ("item_gmf", "history.emb", "item_bias"):
+        mine = model.module.get_submodule(table).weight[torch.as_tensor(model.item_index(probe.item_ids))]
+        assert torch.equal(mine, probe.module.get_submodule(table).weight)
+    assert torch.equal(model.module.out.weight, probe.module.out.weight)
+    users = probe.user_ids
+    assert torch.equal(model.module.user_gmf.weight[model.module.rows(torch.as_tensor(model.user_index(users)))],
+                       probe.module.user_gmf.weight[probe.module.rows(torch.as_tensor(probe.user_index(users)))])
+    # it saves and loads like a refitted model, with the same scores
+    model.save(tmp_path / "m.pth")
+    again = load_model(tmp_path / "m.pth")
+    assert again.metadata["selection"]["refit"] is False
+    assert torch.equal(again.score_users([0, 1, 2]), model.score_users([0, 1, 2]))
+    with pytest.raises(ValueError, match="refit must be True or False, got 'no'"):
+        make_model("collabnn", refit="no")
+
+
+def _frame(pairs):
+    return pd.DataFrame(pairs, columns=["user_id", "item_id"])
+
+
+def _built(frame, **config):
+    model = make_model("collabnn_factor", gmf_size=4, history=True, epochs=1, **config)
+    model.index_training_data(frame)
+    model.fill_loss_defaults()
+    model.module = model.build_module()
+    return model
+
+
+@pytest.mark.parametrize("least", [1, 2])
+def test_adopt_weights_matches_rows_by_id_and_leaves_new_rows_initialised(least):
+    # the fitted model knows users a, b and items x, y; the new one adds user c and item z (b rates twice there)
+    fitted = _built(_frame([("a", "x"), ("a", "y"), ("b", "y")]), min_user_interactions=least)
+    with torch.no_grad():
+        for p in fitted.module.parameters():
+            p.copy_(torch.arange(p.numel(), dtype=p.dtype).view_as(p) + 100)
+    model = _built(_frame([("a", "x"), ("a", "y"), ("b", "y"), ("b", "z"), ("c", "z"), ("c", "x")]),
+                   min_user_interactions=least)
+    init = {k: v.clone() for k, v in model.module.state_dict().items()}
+    model.adopt_weights(fitted)
+    item = {i: int(model.item_index([i])[0]) for i in "xyz"}
+    for table in ("item_gmf", "history.emb", "item_bias"):
+        mine, theirs = model.module.get_submodule(table).weight, fitted.module.get_submodule(table).weight
+        for i in "xy":
+            assert torch.equal(mine[item[i]], theirs[int(fitted.item_index([i])[0])])
+        assert torch.equal(mine[item["z"]], init[f"{table}.weight"][item["z"]])  # never seen by `fitted`
+    rows = model.module.rows(torch.as_tensor(model.user_index(list("abc")))).tolist()
+    fitted_rows = fitted.module.rows(torch.as_tensor(fitted.user_index(list("ab")))).tolist()
+    mine, theirs = model.module.user_gmf.weight, fitted.module.user_gmf.weight
+    assert torch.equal(mine[rows[0]], theirs[fitted_rows[0]])
+    # b: its own row there, or (once rare, least=2) the fitted model's shared row 0, where it was
+    assert torch.equal(mine[rows[1]], theirs[fitted_rows[1]]) and (least == 1 or fitted_rows[1] == 0)
+    assert torch.equal(mine[rows[2]], init["user_gmf.weight"][rows[2]])
+    assert torch.equal(model.module.out.weight, fitted.module.out.weight)
+
+
+def test_adopt_weights_refuses_a_model_of_another_shape():
+    frame = _frame([("a", "x"), ("b", "y")])
+    other = make_model("collabnn_factor", gmf_size=8, epochs=1)
+    other.index_training_data(frame)
+    other.fill_loss_defaults()
+    other.module = other.build_module()
+    with pytest.raises(ValueError, match=r"'user_gmf.weight' has shape \(\d+, 8\) in the fitted model and \(\d+, 4\) here"):
+        _built(frame).adopt_weights(other)
+    with pytest.raises(ValueError, match="needs both modules built"):
+        make_model("collabnn").adopt_weights(other)
