@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.files import ROOT
+from helpers.models import load_model
 
 
 def cli(*args, check=True):
@@ -52,6 +53,18 @@ def test_cli_round_trip(tmp_path):
     all_recs = pd.read_csv(tmp_path / "all.csv", dtype={"user_id": str, "item_id": str})
     assert set(all_recs["user_id"]) == set(train["user_id"]) and len(all_recs) == 3 * train["user_id"].nunique()
     assert recs.iloc[0]["item_id"] not in set(all_recs.loc[all_recs["user_id"] == "003", "item_id"])
+
+
+def test_cli_train_no_refit_keeps_the_chosen_epoch(tmp_path):
+    rng = np.random.default_rng(1)
+    train = pd.DataFrame({"user_id": rng.integers(0, 25, 400), "item_id": rng.integers(0, 30, 400)}).drop_duplicates()
+    train.to_csv(tmp_path / "train.csv", index=False)
+    cli("train", "--train", tmp_path / "train.csv", "--out", tmp_path / "m.pth", "--epochs", 4, "--device", "cpu",
+        "--no-refit")
+    model = load_model(tmp_path / "m.pth")
+    sel = model.metadata["selection"]
+    assert sel["refit"] is False and model.metadata["epochs"] == sel["best_epoch"]
+    assert model.metadata["train_rows"] == len(train) and model.n_users == train["user_id"].nunique()
 
 
 def test_cli_errors_are_one_line_with_status_2(tmp_path):
