@@ -52,15 +52,20 @@ def multinomial_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     i.e. the mean over a batch's (user, item) targets of -log p(item | user). Items whose target is -1
     (validation: the user's training items) are left out of the softmax."""
     pred = pred.float()
-    excluded = target < 0
-    if excluded.any():  # validation batches: the same value as log_softmax, in fewer passes over users x catalogue
+    # training batches (targets 0 / 1) are told from validation ones by their smallest target: one reduction, where
+    # a `(target < 0).any()` mask cost 0.6 ms of a 2.2 ms loss step on [128, 1,682] (same session, ml-100k's shape)
+    if target.numel() and target.min() < 0:
+        # validation: the same value as log_softmax over the items left in, in fewer passes over users x catalogue:
         # -sum_i t_i log p_i = n_u logsumexp(excluded left out) - sum_i t_i s_i; per [128, 17,600] batch 20 ms, not 32
+        excluded = target < 0
         lse = torch.logsumexp(pred.masked_fill(excluded, float("-inf")), dim=1)
         target = target.clamp(min=0)
         n = target.sum(1)
         return (torch.where(n > 0, lse * n, 0.0).sum() - (target * pred).sum()) / n.sum().clamp(min=1)
+    # log_softmax of finite scores is finite, so the zero targets need no mask: the same value and gradient, bit for
+    # bit, as masking them first (a non-finite score makes the loss non-finite either way, and stops the fit)
     logp = torch.log_softmax(pred, dim=1)
-    return -(logp.masked_fill(target == 0, 0.0) * target).sum() / target.sum().clamp(min=1)
+    return -(logp * target).sum() / target.sum().clamp(min=1)
 
 
 class CatalogueScores(torch.nn.Module):

@@ -219,6 +219,21 @@ def test_multinomial_nll_matches_its_definition():
     assert torch.isclose(multinomial_nll(s[1:], y[1:]), torch.log(torch.tensor(4.0)))  # uniform: ln(n_items)
 
 
+def test_multinomial_nll_training_path_equals_the_masked_definition_bit_for_bit():
+    """Training batches (0 / 1 targets) skip the mask of the zero targets: the same value and gradient, exactly."""
+    from helpers.training.losses import multinomial_nll
+
+    g = torch.Generator().manual_seed(1)
+    s = (torch.randn(64, 300, generator=g) * 4).requires_grad_()
+    y = (torch.rand(64, 300, generator=g) < 0.05).float()
+    y[0] = 0.0  # a row without targets
+    masked = -(torch.log_softmax(s, 1).masked_fill(y == 0, 0.0) * y).sum() / y.sum()
+    (want,) = torch.autograd.grad(masked, s)
+    got = multinomial_nll(s, y)
+    (grad,) = torch.autograd.grad(got, s)
+    assert torch.equal(got, masked) and torch.equal(grad, want)
+
+
 def test_multinomial_nll_with_excluded_items_matches_the_log_softmax_over_the_rest():
     """Validation batches (-1: the user's training items) take a logsumexp path: the same value as the definition,
     also for a row with no held-out item and a row whose every other item is excluded."""
