@@ -28,6 +28,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +99,9 @@ def growth_figure(section: dict, path: Path = FIGURE) -> Path:
     for ax, title in zip(axes, ("whole fit (s)", "one epoch (s)", "peak resident memory (GB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # plain numbers on the log axes (the default writes a panel within one decade as 2x10^0, 3x10^0, ...)
+        ax.yaxis.set_major_formatter(LogFormatter(10))
+        ax.yaxis.set_minor_formatter(LogFormatter(10, labelOnlyBase=False))
         ax.set_xlabel("catalogue size (items, log scale)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, which="both")
