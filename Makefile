@@ -57,7 +57,8 @@ $(PEERS_STAMP): $(STAMP) benchmarks/requirements-peers.txt
 	$(PY) -m pip install --quiet -c requirements.txt -r benchmarks/requirements-peers.txt
 	touch $(PEERS_STAMP)
 
-# The default against implicit, cornac and RecBole on the accuracy benchmark's protocols, in one run (58 min on 2 cores):
+# The default against implicit, cornac and RecBole on the accuracy benchmark's protocols, in one run (58 min on 2 cores on
+# 2026-12-02; each protocol is written to the JSON as it ends, so a stopped run keeps the ones it finished):
 # benchmarks/PEERS.md, reports/figures/peers_pareto.png, reports/benchmarks.json under "peers".
 PEERS_ARGS ?=
 benchmark-peers: setup-peers

@@ -371,15 +371,17 @@ def main(argv=None) -> int:
     section = {"command": args.command, "provenance": run_record(ROOT), "threads": args.threads, "trials": args.trials,
                "search_seconds": args.search_seconds, "seed": args.seed, "versions": library_versions(),
                "peer_versions": LIBRARY_VERSIONS, "protocols": {}}
+    out = Path(args.out)
+    earlier = (json.loads(out.read_text()) if out.exists() else {}).get("peers", {}).get("protocols", {})
     with tempfile.TemporaryDirectory(prefix="peers_") as folder:
         for protocol in protocols:
             print(f"{protocol}:", flush=True)
             section["protocols"][protocol] = run_protocol(protocol, names, args, Path(folder))
-    section["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    out = Path(args.out)
-    earlier = (json.loads(out.read_text()) if out.exists() else {}).get("peers", {}).get("protocols", {})
+            # written as each protocol ends (with its own provenance): a run stopped later keeps the protocols it
+            # finished (on this 2-core machine one protocol took 40 min and the whole run did not fit a session)
+            section["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+            write_results({**section, "protocols": merged_protocols(earlier, section["protocols"])}, out)
     section["protocols"] = merged_protocols(earlier, section["protocols"])
-    write_results(section, out)
     return render(section, args)
 
 

@@ -113,6 +113,24 @@ def test_a_run_of_some_protocols_keeps_the_others_earlier_results():
     assert merged["ml100k_random"]["provenance"]["commit"] == "new" and merged["seed_split"]["provenance"]["commit"] == "old"
 
 
+def test_an_interrupted_run_keeps_the_protocols_it_finished(tmp_path, monkeypatch):
+    out = tmp_path / "b.json"
+    out.write_text(json.dumps({"peers": {"protocols": {"ml100k_temporal": {"provenance": {"commit": "old"}}}}}))
+
+    def run_protocol(protocol, names, args, folder):  # the first protocol ends, the second is stopped
+        if protocol == "ml100k_random":
+            raise KeyboardInterrupt
+        return {"provenance": {"commit": "new"}, "models": {}}
+
+    monkeypatch.setattr(peers, "run_protocol", run_protocol)
+    with pytest.raises(KeyboardInterrupt):
+        peers.main(["--protocols", "seed_split,ml100k_random", "--out", str(out), "--table", str(tmp_path / "P.md"),
+                    "--figure", str(tmp_path / "f.png")])
+    kept = json.loads(out.read_text())["peers"]["protocols"]
+    assert kept["seed_split"]["provenance"]["commit"] == "new" and kept["ml100k_temporal"]["provenance"]["commit"] == "old"
+    assert "ml100k_random" not in kept and not (tmp_path / "P.md").exists()
+
+
 def test_pareto_front_keeps_points_nothing_beats_on_both_axes():
     points = [(1.0, 0.30), (2.0, 0.25), (3.0, 0.40), (0.5, 0.10), (5.0, 0.39), (3.0, 0.35)]
     assert peers.pareto_front(points) == [3, 0, 2]
