@@ -50,20 +50,19 @@ def compared(protocol: str, folder: Path, seed: int) -> dict | None:
         return None
     train, rule = part
     rest, outer = validation_split(train, rule, seed=seed)
-    models, seconds, chosen = {}, {}, {}
+    models, seconds = {}, {}
     for refit in (True, False):
         name = "refit" if refit else "carried over"
         start = time.perf_counter()
         models[name] = fit(make_model(DEFAULT_MODEL, seed=seed, validation=rule, refit=refit), rest)
         seconds[name] = round(time.perf_counter() - start, 1)
-        chosen[name] = models[name].metadata["selection"]["best_epoch"]
     result = evaluate_models(models, rest, outer, protocols=("full",), unknown="miss", seed=seed, verbose=False)
     pair = paired_comparisons(result, metrics=("ndcg",), n_permutations=2_000).iloc[0]
     row = {"protocol": protocol, "rule": rule, "fit_rows": len(rest), "validation_rows": len(outer),
            "validation_users": int(pair["n_users"]), "ndcg10_refit": round(float(pair["mean_a"]), 4),
            "ndcg10_carried_over": round(float(pair["mean_b"]), 4), "diff": round(float(pair["diff"]), 4),
            "ci": [round(float(pair["ci_low"]), 4), round(float(pair["ci_high"]), 4)],
-           "p_value": round(float(pair["p_value"]), 4), "epoch": chosen["refit"],
+           "p_value": round(float(pair["p_value"]), 4), "epoch": models["refit"].metadata["selection"]["best_epoch"],
            "seconds_refit": seconds["refit"], "seconds_carried_over": seconds["carried over"],
            "time_ratio": round(seconds["carried over"] / seconds["refit"], 2)}
     print(json.dumps(row), flush=True)

@@ -146,11 +146,16 @@ class NeuralRecommender(Recommender):
         if self.module is None or fitted.module is None:
             raise ValueError("adopt_weights needs both modules built: call build_module() first and pass a fitted model")
         source = {k: v.detach() for k, v in fitted.module.state_dict().items()}
-        rows = {"user": _user_row_sources(self, fitted), "item": encode_ids(self.item_ids, fitted.item_ids)}
+        sources = {"user": _user_row_sources(self, fitted), "item": encode_ids(self.item_ids, fitted.item_ids)}
+        mine, theirs = (getattr(m, "side", None) or {} for m in (self, fitted))
         for kind in ("user", "item"):
-            mine, theirs = (getattr(m, "side", None) or {} for m in (self, fitted))
             if mine.get(kind) is not None and theirs.get(kind) is not None:
-                rows[f"{kind}_token"] = encode_ids(mine[kind].vocabulary, theirs[kind].vocabulary)
+                sources[f"{kind}_token"] = encode_ids(mine[kind].vocabulary, theirs[kind].vocabulary)
+        rows = {}  # index space -> (rows here, their rows in `fitted`), the rows `fitted` knows
+        for space, src in sources.items():
+            src = torch.as_tensor(src, dtype=torch.long)
+            dst = torch.nonzero(src >= 0).view(-1)
+            rows[space] = dst, src[dst]
         with torch.no_grad():
             for key, target in self.module.state_dict().items():
                 if key not in source:
@@ -166,9 +171,8 @@ class NeuralRecommender(Recommender):
                     continue
                 if space not in rows:
                     raise ValueError(f"adopt_weights: no id map for the {space} table {key!r}")
-                src = torch.as_tensor(rows[space], dtype=torch.long)
-                dst = torch.nonzero(src >= 0).view(-1)
-                target.index_copy_(0, dst.to(target.device), source[key].index_select(0, src[dst].to(target.device)))
+                dst, src = (r.to(target.device) for r in rows[space])
+                target.index_copy_(0, dst, source[key].index_select(0, src))
 
     # ---------------------------------------------------------------- scoring
     def _device(self) -> torch.device:
@@ -219,7 +223,6 @@ class NeuralRecommender(Recommender):
         return sum(p.numel() for p in self.module.parameters())
 
 
-
 def _user_rows(model: NeuralRecommender) -> np.ndarray:
     """The row of each of `model`'s users in its module's user tables (identity without `user_rows`)."""
     rows = getattr(model.module, "user_rows", None)
@@ -230,12 +233,9 @@ def _user_row_sources(model: NeuralRecommender, fitted: NeuralRecommender) -> np
     """For each row of `model`'s user tables, the row of `fitted`'s to start it from (-1: none, keep the
     initialisation): a user's own row from that user's row in `fitted`; the shared row 0 from `fitted`'s."""
     mine, theirs = _user_rows(model), _user_rows(fitted)
-    n_rows = int(mine.max()) + 1 if len(mine) else 0
-    if getattr(model.module, "user_rows", None) is not None:
-        n_rows = max(n_rows, 1)
-    out = np.full(n_rows, -1, dtype=np.int64)
+    shared = getattr(model.module, "user_rows", None) is not None   # row 0 is then the rare users' shared row
+    out = np.full(int(mine.max()) + 1 if len(mine) else int(shared), -1, dtype=np.int64)
     known = encode_ids(model.user_ids, fitted.user_ids)
-    shared = getattr(model.module, "user_rows", None) is not None
     own = (known >= 0) & ((mine > 0) if shared else True)
     out[mine[own]] = theirs[known[own]]
     if shared and getattr(fitted.module, "user_rows", None) is not None:

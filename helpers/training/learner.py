@@ -195,11 +195,11 @@ def _fit_selected_on_carved_validation(model: NeuralRecommender, train: pd.DataF
     selection = {**probe.metadata["selection"], "losses": probe.metadata["losses"], "rule": rule, "fit_rows": int(len(fit_part)),
                  "validation_rows": int(len(held)), "selection_seconds": round(time.perf_counter() - start, 2)}
     model.config["loss"] = probe.config.get("loss", model.config.get("loss"))
-    if cfg.get("refit", True):
+    selection["refit"] = bool(cfg.get("refit", True))
+    if selection["refit"]:
         refit(model, train, selection["best_epoch"])
     else:
         carried_over(model, probe, train)
-    selection["refit"] = bool(cfg.get("refit", True))
     # the time a user waits: choosing the epoch and the refit (train_seconds alone would hide the first)
     model.metadata.update(selection=selection, refit_seconds=model.metadata["train_seconds"],
                           train_seconds=round(selection["selection_seconds"] + model.metadata["train_seconds"], 2))
