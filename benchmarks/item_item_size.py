@@ -92,7 +92,7 @@ def compared(protocol: str, folder: Path, seed: int) -> list[dict] | None:
 
 
 def table(rows: list[dict], provenance: dict, command: str) -> str:
-    lines = [f"# CollabNN's item-item branch: how many items it covers (validation figures only)", "",
+    lines = ["# CollabNN's item-item branch: how many items it covers (validation figures only)", "",
              f"`{command}` at commit `{provenance['commit']}` ({'clean' if provenance.get('clean') else 'dirty'} tree), "
              f"{provenance['date']}, {provenance.get('machine', '')}, load average {provenance.get('load_average')}.", "",
              "Default model, seed 0, fitted once per protocol on its training part less `fit`'s validation part (epoch "
@@ -104,8 +104,8 @@ def table(rows: list[dict], provenance: dict, command: str) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         vs = (f"{r['diff']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}], p {r['p_value']:.3g}" if "diff" in r else "")
-        lines.append(f"| {r['protocol']} | {r['users']:,} | {r['items']:,} | {r['max_items']:,} | {r['share_of_interactions']:.3f} "
-                     f"| {r['ndcg10']:.4f} | {vs} | {r['solve_seconds']:.2f} s |")
+        lines.append(f"| {r['protocol']} | {r['users']:,} | {r['items']:,} | {r['max_items']:,} "
+                     f"| {r['share_of_interactions']:.3f} | {r['ndcg10']:.4f} | {vs} | {r['solve_seconds']:.2f} s |")
     return "\n".join(lines) + "\n\n```json\n" + json.dumps(rows, indent=1) + "\n```\n"
 
 

@@ -173,6 +173,30 @@ def test_early_stopping_waits_out_the_warm_up():
     assert stopped == (5, "CancelFitException") and cb.best == 0.3
 
 
+def test_early_stopping_counts_the_patience_from_the_end_of_the_warm_up():
+    """A best epoch inside the warm-up gives the fit `patience` epochs after the warm-up to improve (counted from the
+    best epoch, this curve would stop at epoch 5 and keep epoch 1; benchmarks/logs/warmup_patience.md)."""
+    from helpers.training.validation import EarlyStoppingAfterWarmup
+
+    class Recorder:
+        metric_names = ["epoch", "train_loss", "ndcg_at_10"]
+        values = []
+
+    cb = EarlyStoppingAfterWarmup(min_epochs=4, monitor="ndcg_at_10", patience=2)
+    cb.learn = type("L", (), {"recorder": Recorder()})()
+    cb.before_fit()
+    ran = 0
+    for epoch, value in enumerate([0.3, 0.1, 0.1, 0.1, 0.1, 0.35, 0.1, 0.1, 0.1, 0.1]):
+        Recorder.values.append([0.0, value])
+        cb.learn.epoch = epoch
+        ran = epoch + 1
+        try:
+            cb.after_epoch()
+        except Exception:  # fastai's CancelFitException
+            break
+    assert (ran, cb.best) == (8, 0.35)   # epoch 6 improved within the patience (epochs 5-6); 7-8 ran it out
+
+
 def test_a_neural_search_starts_from_the_defaults_and_never_ends_below_them(small):
     result = tune(small, "mf", budget_seconds=120, n_trials=2, seed=0, epochs=4)
     first = result.trials.iloc[0]
